@@ -1,0 +1,62 @@
+# Two commands do everything on a fresh machine:
+#   make lab    create .venv, install the pinned course, open JupyterLab on notebooks/
+#   make test   the same install plus test tools, then every test (unit, notebooks, DDP, browser)
+# Each target does its own setup; re-running skips what is already installed.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check
+BASE   := $(VENV)/.installed-base
+TOOLS  := $(VENV)/.installed-test
+NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanitize.cfg
+NOTEBOOKS := $(wildcard notebooks/*.ipynb notebooks/solutions/*.ipynb)
+export PYTHONHASHSEED := 0
+
+.PHONY: lab test test-unit test-notebooks test-ddp test-ui execute bench lint clean
+
+$(BASE): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q -r requirements.txt
+	$(PIP) install -q --no-deps -e .
+	touch $@
+
+$(TOOLS): $(BASE) requirements-test.txt
+	$(PIP) install -q -r requirements-test.txt
+	touch $@
+
+lab: $(BASE)
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+
+test: test-unit test-notebooks
+	@echo "make test: all checks passed"
+
+test-unit: $(TOOLS)
+	$(PY) -m pytest -q -m "not ddp and not ui" tests
+
+test-notebooks: $(TOOLS)
+ifneq ($(strip $(NOTEBOOKS)),)
+	$(PY) -m pytest -q $(NBVAL) $(NOTEBOOKS)
+else
+	@echo "no notebooks yet"
+endif
+
+test-ddp: $(TOOLS)
+	$(PY) -m pytest -q -m ddp tests
+
+test-ui: $(TOOLS)
+	$(PY) -m pytest -q -m ui tests
+
+# Re-run every notebook and store its outputs (what strict nbval then compares).
+execute: $(TOOLS)
+	$(PY) tests/execute_notebooks.py $(NOTEBOOKS)
+
+bench: $(TOOLS)
+	$(PY) benchmarks/bench_train.py
+	$(PY) benchmarks/bench_generate.py
+
+lint: $(TOOLS)
+	$(VENV)/bin/ruff check course_utils tests benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache test-output

@@ -1,0 +1,48 @@
+"""course_utils: the finished pieces of the GPT-2-from-scratch course, one clean implementation each.
+
+Notebooks build each piece step by step, prove it equals the version here, and from then on
+import it from here. Modules follow the order of the course:
+config, tokenizer, attention, layers, block, model, weights (then generate, data, train, ...).
+"""
+
+from .assets import AssetError
+from .attention import KVCache, MultiHeadAttention
+from .block import TransformerBlock
+from .config import PRESETS, GPTConfig
+from .layers import GELU, FeedForward, LayerNorm, gelu_tanh
+from .model import GPTModel, ParameterCounts, count_parameters, parameter_counts
+from .tokenizer import ENDOFTEXT, ENDOFTEXT_ID, get_tokenizer, ids_to_text, text_to_ids
+from .weights import (
+    Checkpoint,
+    load_checkpoint,
+    load_hf_gpt2_weights,
+    read_checkpoint,
+    save_checkpoint,
+)
+
+__all__ = [
+    "PRESETS",
+    "AssetError",
+    "Checkpoint",
+    "ENDOFTEXT",
+    "ENDOFTEXT_ID",
+    "FeedForward",
+    "GELU",
+    "GPTConfig",
+    "GPTModel",
+    "KVCache",
+    "LayerNorm",
+    "MultiHeadAttention",
+    "ParameterCounts",
+    "TransformerBlock",
+    "count_parameters",
+    "gelu_tanh",
+    "get_tokenizer",
+    "ids_to_text",
+    "load_checkpoint",
+    "load_hf_gpt2_weights",
+    "parameter_counts",
+    "read_checkpoint",
+    "save_checkpoint",
+    "text_to_ids",
+]

@@ -1,0 +1,290 @@
+"""Weights in and out: Hugging Face GPT-2 import, and our own checkpoints (safetensors, no pickle).
+
+A checkpoint is one ``.safetensors`` file: the model's tensors (the tied output head stored
+once), optional extra tensors (e.g. optimizer state, under ``extra/``), and JSON metadata
+(the GPTConfig and anything else) in the safetensors header. It is written to a temporary file,
+flushed to disk and renamed over the target, so a crash mid-write leaves the previous file intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from .config import GPTConfig
+from .model import GPTModel
+
+FORMAT = "course_utils.checkpoint/1"
+EXTRA_PREFIX = "extra/"
+TIED_KEY = "out_head.weight"
+
+
+# ---------------------------------------------------------------- Hugging Face GPT-2 import
+
+
+def _hf_to_ours(cfg: GPTConfig) -> list[tuple[str, str, Callable[[torch.Tensor], torch.Tensor]]]:
+    """(hf_name, our_name, transform) for every tensor. HF GPT-2 uses Conv1D layers whose
+    weights are stored (in, out), the transpose of nn.Linear's (out, in); its query, key and
+    value projections are one fused ``c_attn`` of width 3 * emb_dim."""
+    d = cfg.emb_dim
+
+    def t(x):
+        return x.t()
+
+    def part(i, weight):
+        if weight:
+            return lambda x: x[:, i * d : (i + 1) * d].t()
+        return lambda x: x[i * d : (i + 1) * d]
+
+    def same(x):
+        return x
+
+    rows = [("wte.weight", "tok_emb.weight", same), ("wpe.weight", "pos_emb.weight", same)]
+    for b in range(cfg.n_layers):
+        h, o = f"h.{b}.", f"blocks.{b}."
+        rows += [
+            (h + "ln_1.weight", o + "norm1.weight", same),
+            (h + "ln_1.bias", o + "norm1.bias", same),
+        ]
+        for i, name in enumerate(("W_query", "W_key", "W_value")):
+            rows.append((h + "attn.c_attn.weight", o + f"attn.{name}.weight", part(i, True)))
+            if cfg.qkv_bias:
+                rows.append((h + "attn.c_attn.bias", o + f"attn.{name}.bias", part(i, False)))
+        rows += [
+            (h + "attn.c_proj.weight", o + "attn.out_proj.weight", t),
+            (h + "attn.c_proj.bias", o + "attn.out_proj.bias", same),
+            (h + "ln_2.weight", o + "norm2.weight", same),
+            (h + "ln_2.bias", o + "norm2.bias", same),
+            (h + "mlp.c_fc.weight", o + "ff.fc_in.weight", t),
+            (h + "mlp.c_fc.bias", o + "ff.fc_in.bias", same),
+            (h + "mlp.c_proj.weight", o + "ff.fc_out.weight", t),
+            (h + "mlp.c_proj.bias", o + "ff.fc_out.bias", same),
+        ]
+    rows += [("ln_f.weight", "final_norm.weight", same), ("ln_f.bias", "final_norm.bias", same)]
+    return rows
+
+
+def _read_hf_state_dict(path_or_state_dict) -> dict[str, torch.Tensor]:
+    if isinstance(path_or_state_dict, Mapping):
+        return dict(path_or_state_dict)
+    path = Path(path_or_state_dict)
+    if path.is_dir():
+        candidates = [path / "model.safetensors", path / "pytorch_model.bin"]
+        found = [c for c in candidates if c.exists()]
+        if not found:
+            raise ValueError(f"{path} holds neither model.safetensors nor pytorch_model.bin")
+        path = found[0]
+    if not path.exists():
+        raise ValueError(f"no such file: {path}")
+    if path.suffix == ".safetensors":
+        return _load_safetensors(path)
+    # Only tensors are unpickled (weights_only=True): no arbitrary code runs.
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def load_hf_gpt2_weights(model: GPTModel, path_or_state_dict) -> GPTModel:
+    """Copy Hugging Face GPT-2 weights into ``model`` (in place) and return it.
+
+    ``path_or_state_dict``: a ``model.safetensors`` (or ``pytorch_model.bin``) file, a folder
+    holding one, or the state dict of a ``GPT2LMHeadModel`` / ``GPT2Model``. A tensor with the
+    wrong shape, a missing tensor or an unexpected one raises a ValueError that names it.
+    """
+    sd = _read_hf_state_dict(path_or_state_dict)
+    # GPT2LMHeadModel prefixes "transformer."; its lm_head.weight is the tied wte.weight, and
+    # old checkpoints carry the causal-mask buffers attn.bias / attn.masked_bias.
+    sd = {k.removeprefix("transformer."): v for k, v in sd.items()}
+    sd.pop("lm_head.weight", None)
+    sd = {k: v for k, v in sd.items() if not k.endswith((".attn.bias", ".attn.masked_bias"))}
+
+    ours = dict(model.named_parameters())
+    rows = _hf_to_ours(model.cfg)
+    expected_hf = {hf for hf, _, _ in rows}
+    missing = [hf for hf in dict.fromkeys(hf for hf, _, _ in rows) if hf not in sd]
+    if missing:
+        raise ValueError(
+            f"checkpoint has no tensor {missing[0]!r} ({len(missing)} missing in all); is it a "
+            f"GPT-2 checkpoint with {model.cfg.n_layers} layers?"
+        )
+    unexpected = sorted(set(sd) - expected_hf)
+    if unexpected:
+        raise ValueError(
+            f"checkpoint has a tensor the model does not: {unexpected[0]!r} "
+            f"({len(unexpected)} in all); does it have more layers than the model's {model.cfg.n_layers}?"
+        )
+    d = model.cfg.emb_dim
+    fused_shapes = {"attn.c_attn.weight": (d, 3 * d), "attn.c_attn.bias": (3 * d,)}
+    new = {}
+    for hf, our, fn in rows:
+        src = sd[hf]
+        want = tuple(ours[our].shape)
+        fused = fused_shapes.get(hf.split(".", 2)[-1])  # q, k, v are slices of c_attn
+        if fused is not None and tuple(src.shape) != fused:
+            raise ValueError(_shape_error(hf, src.shape, our, want, model.cfg))
+        value = fn(src)
+        if tuple(value.shape) != want:
+            raise ValueError(_shape_error(hf, src.shape, our, want, model.cfg))
+        new[our] = value
+    with torch.no_grad():
+        for our, value in new.items():
+            ours[our].copy_(value)
+    return model
+
+
+def _shape_error(hf, hf_shape, our, our_shape, cfg) -> str:
+    return (
+        f"tensor {hf!r} has shape {tuple(hf_shape)} in the checkpoint, which does not fit "
+        f"{our!r} of shape {tuple(our_shape)} in the model (GPTConfig emb_dim={cfg.emb_dim}, "
+        f"vocab_size={cfg.vocab_size}, context_length={cfg.context_length}); build the model with "
+        f"the checkpoint's config, e.g. GPTConfig.from_preset('gpt2-small')"
+    )
+
+
+# ---------------------------------------------------------------- our checkpoints
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
+    """Call ``write(tmp_path)``, fsync, then rename onto ``path``: readers see old or new, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    try:  # make the rename itself durable
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError:
+        pass
+    return path
+
+
+def save_checkpoint(
+    model: GPTModel,
+    path: str | os.PathLike,
+    *,
+    meta: dict | None = None,
+    extra_tensors: Mapping[str, torch.Tensor] | None = None,
+    dtype: torch.dtype | None = None,
+) -> Path:
+    """Write ``model`` (and optional JSON-able ``meta`` and ``extra_tensors``) to one safetensors file.
+
+    ``dtype`` (e.g. ``torch.bfloat16``) stores the model's floating-point weights in that type;
+    they are cast back to the model's type when loaded.
+    """
+    tensors = {}
+    for name, t in model.state_dict().items():
+        if name == TIED_KEY:  # the same tensor as tok_emb.weight
+            continue
+        t = t.detach().to("cpu")
+        if dtype is not None and t.is_floating_point():
+            t = t.to(dtype)
+        tensors[name] = t.contiguous()
+    for name, t in (extra_tensors or {}).items():
+        tensors[EXTRA_PREFIX + name] = t.detach().to("cpu").contiguous()
+    header = {
+        "format": FORMAT,
+        "config": json.dumps(model.cfg.to_dict()),
+        "meta": json.dumps(meta or {}),
+    }
+    return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=header))
+
+
+@dataclass
+class Checkpoint:
+    """Everything in a checkpoint file."""
+
+    config: GPTConfig
+    state_dict: dict[str, torch.Tensor]
+    meta: dict = field(default_factory=dict)
+    extra_tensors: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise ValueError(
+            f"{path} is damaged or not a safetensors file ({e}); if it is a checkpoint, "
+            f"an interrupted copy is the usual cause: use an earlier checkpoint or save it again"
+        ) from None
+
+
+def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
+    """Read a checkpoint written by ``save_checkpoint``; a damaged file raises a ValueError."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"no checkpoint at {path}")
+    tensors = _load_safetensors(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            header = f.metadata() or {}
+    except (SafetensorError, OSError) as e:  # pragma: no cover - caught by the read above
+        raise ValueError(f"{path} is damaged ({e})") from None
+    if header.get("format") != FORMAT:
+        raise ValueError(
+            f"{path} is a safetensors file but not a course_utils checkpoint (no {FORMAT!r} "
+            f"header); for Hugging Face GPT-2 weights use load_hf_gpt2_weights(model, path)"
+        )
+    config = GPTConfig.from_dict(json.loads(header["config"]))
+    extra = {k[len(EXTRA_PREFIX) :]: v for k, v in tensors.items() if k.startswith(EXTRA_PREFIX)}
+    model_sd = {k: v for k, v in tensors.items() if not k.startswith(EXTRA_PREFIX)}
+    return Checkpoint(config, model_sd, json.loads(header.get("meta", "{}")), extra)
+
+
+def load_checkpoint(
+    path: str | os.PathLike,
+    model: GPTModel | None = None,
+    *,
+    device: str | torch.device = "cpu",
+) -> GPTModel:
+    """Load a checkpoint into ``model`` (which must have the same config) or into a new model.
+
+    The model is returned in eval mode on ``device``.
+    """
+    ckpt = read_checkpoint(path)
+    if model is None:
+        model = GPTModel(ckpt.config)
+    else:
+        diffs = ckpt.config.differences(model.cfg)
+        if diffs:
+            raise ValueError(
+                f"checkpoint {path} was saved from a model with another config "
+                f"({'; '.join(d + ' (checkpoint vs model)' for d in diffs)}); build the model with "
+                f"GPTModel(read_checkpoint(path).config) or call load_checkpoint(path) without a model"
+            )
+    own = model.state_dict()
+    sd = dict(ckpt.state_dict)
+    sd.setdefault(TIED_KEY, sd.get("tok_emb.weight"))
+    missing = sorted(k for k in own if k not in sd)
+    if missing:
+        raise ValueError(f"checkpoint {path} lacks tensor {missing[0]!r}; it is incomplete")
+    for name, t in sd.items():
+        if name not in own:
+            raise ValueError(f"checkpoint {path} has tensor {name!r} that the model does not")
+        if t.shape != own[name].shape:
+            raise ValueError(
+                f"checkpoint tensor {name!r} has shape {tuple(t.shape)} but the model's is "
+                f"{tuple(own[name].shape)}"
+            )
+    with torch.no_grad():
+        for name, p in own.items():
+            p.copy_(sd[name].to(p.dtype))
+    return model.to(device).eval()

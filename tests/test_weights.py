@@ -1,0 +1,133 @@
+import os
+
+import pytest
+import torch
+
+import course_utils as cu
+
+transformers = pytest.importorskip("transformers")
+
+
+def _random_hf_model(cfg: cu.GPTConfig):
+    hf_cfg = transformers.GPT2Config(
+        vocab_size=cfg.vocab_size,
+        n_positions=cfg.context_length,
+        n_embd=cfg.emb_dim,
+        n_layer=cfg.n_layers,
+        n_head=cfg.n_heads,
+        activation_function="gelu_new",
+        layer_norm_epsilon=1e-5,
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
+    )
+    hf = transformers.GPT2LMHeadModel(hf_cfg).eval()
+    with torch.no_grad():  # make every bias and LayerNorm parameter non-trivial
+        for name, p in hf.named_parameters():
+            if name.endswith("bias") or ".ln_" in name:
+                p.normal_(0.0, 0.5 if ".ln_" not in name else 0.2).add_(1.0 if name.endswith("ln_1.weight") else 0.0)
+    return hf
+
+
+@pytest.fixture
+def parity_cfg():
+    return cu.GPTConfig(vocab_size=50257, context_length=64, emb_dim=96, n_heads=4, n_layers=3, drop_rate=0.0)
+
+
+def test_logits_match_hugging_face(parity_cfg, tmp_path):
+    hf = _random_hf_model(parity_cfg)
+    hf.save_pretrained(tmp_path)  # writes model.safetensors
+    assert (tmp_path / "model.safetensors").exists()
+    ours = cu.load_hf_gpt2_weights(cu.GPTModel(parity_cfg), tmp_path / "model.safetensors").eval()
+    ids = torch.randint(0, 50257, (2, 40))
+    with torch.no_grad():
+        expected = hf(ids).logits
+        got = ours(ids)
+        got_explicit = ours.set_attention_path(False)(ids)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
+    torch.testing.assert_close(got_explicit, expected, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("which", ["lm_head", "base"])
+def test_loads_state_dicts(parity_cfg, which):
+    hf = _random_hf_model(parity_cfg)
+    sd = hf.state_dict() if which == "lm_head" else hf.transformer.state_dict()
+    ours = cu.load_hf_gpt2_weights(cu.GPTModel(parity_cfg), sd).eval()
+    ids = torch.randint(0, 50257, (1, 10))
+    with torch.no_grad():
+        torch.testing.assert_close(ours(ids), hf(ids).logits, atol=1e-5, rtol=0)
+
+
+def test_shape_mismatch_names_the_tensor(parity_cfg):
+    sd = _random_hf_model(parity_cfg).state_dict()
+    wider = cu.GPTModel(parity_cfg.replace(emb_dim=128))
+    with pytest.raises(ValueError, match=r"'wte.weight' has shape \(50257, 96\).*\(50257, 128\)"):
+        cu.load_hf_gpt2_weights(wider, sd)
+    deeper = cu.GPTModel(parity_cfg.replace(n_layers=4))
+    with pytest.raises(ValueError, match="no tensor 'h.3.ln_1.weight'"):
+        cu.load_hf_gpt2_weights(deeper, sd)
+    shallower = cu.GPTModel(parity_cfg.replace(n_layers=2))
+    with pytest.raises(ValueError, match="'h.2."):
+        cu.load_hf_gpt2_weights(shallower, sd)
+
+
+def test_checkpoint_round_trip(tiny_cfg, tmp_path):
+    model = cu.GPTModel(tiny_cfg).eval()
+    path = cu.save_checkpoint(model, tmp_path / "m.safetensors", meta={"step": 7})
+    loaded = cu.load_checkpoint(path)
+    assert loaded.cfg == tiny_cfg and not loaded.training
+    assert loaded.out_head.weight is loaded.tok_emb.weight
+    ids = torch.randint(0, 50257, (2, 9))
+    torch.testing.assert_close(loaded(ids), model(ids), atol=0, rtol=0)
+    assert cu.read_checkpoint(path).meta == {"step": 7}
+    # the tied head is stored once, no pickle in the file
+    ck = cu.read_checkpoint(path)
+    assert "out_head.weight" not in ck.state_dict
+    assert b"__reduce__" not in path.read_bytes() and path.read_bytes()[8:9] == b"{"
+
+
+def test_checkpoint_bf16_storage(tiny_cfg, tmp_path):
+    model = cu.GPTModel(tiny_cfg)
+    path = cu.save_checkpoint(model, tmp_path / "m.safetensors", dtype=torch.bfloat16)
+    loaded = cu.load_checkpoint(path)
+    assert loaded.tok_emb.weight.dtype == torch.float32
+    torch.testing.assert_close(loaded.tok_emb.weight, model.tok_emb.weight.to(torch.bfloat16).float())
+
+
+def test_checkpoint_with_other_config_is_refused(tiny_cfg, tmp_path):
+    path = cu.save_checkpoint(cu.GPTModel(tiny_cfg), tmp_path / "m.safetensors")
+    other = cu.GPTModel(tiny_cfg.replace(n_layers=3))
+    with pytest.raises(ValueError, match="another config.*n_layers: 2 vs 3"):
+        cu.load_checkpoint(path, other)
+
+
+def test_truncated_checkpoint_is_refused(tiny_cfg, tmp_path):
+    path = cu.save_checkpoint(cu.GPTModel(tiny_cfg), tmp_path / "m.safetensors")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="damaged"):
+        cu.load_checkpoint(path)
+    path.write_bytes(b"")
+    with pytest.raises(ValueError, match="damaged"):
+        cu.load_checkpoint(path)
+
+
+def test_hf_file_is_not_mistaken_for_a_checkpoint(parity_cfg, tmp_path):
+    _random_hf_model(parity_cfg).save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="load_hf_gpt2_weights"):
+        cu.load_checkpoint(tmp_path / "model.safetensors")
+
+
+def test_failed_write_leaves_previous_checkpoint(tiny_cfg, tmp_path, monkeypatch):
+    model = cu.GPTModel(tiny_cfg)
+    path = cu.save_checkpoint(model, tmp_path / "m.safetensors", meta={"version": 1})
+    before = path.read_bytes()
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full (simulated)")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError, match="disk full"):
+        cu.save_checkpoint(model, path, meta={"version": 2})
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]  # no temp file left behind
