@@ -15,6 +15,7 @@ from .tokenizer import ENDOFTEXT, ENDOFTEXT_ID, get_tokenizer, ids_to_text, text
 from .weights import (
     Checkpoint,
     load_checkpoint,
+    load_course_model,
     load_hf_gpt2_weights,
     read_checkpoint,
     save_checkpoint,
@@ -40,6 +41,7 @@ __all__ = [
     "get_tokenizer",
     "ids_to_text",
     "load_checkpoint",
+    "load_course_model",
     "load_hf_gpt2_weights",
     "parameter_counts",
     "read_checkpoint",

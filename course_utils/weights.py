@@ -288,3 +288,26 @@ def load_checkpoint(
         for name, p in own.items():
             p.copy_(sd[name].to(p.dtype))
     return model.to(device).eval()
+
+
+# ---------------------------------------------------------------- the course's trained model
+
+COURSE_MODEL = "checkpoints/course_model.safetensors"
+
+
+def load_course_model(device: str | torch.device = "cpu") -> GPTModel:
+    """The small GPT-2 trained on Shakespeare that ships with the course, verified and in eval mode.
+
+    Its training command, seed, corpus hash and loss history are in
+    ``assets/checkpoints/course_model.json``.
+    """
+    from .assets import AssetError, asset_path
+
+    try:
+        path = asset_path(COURSE_MODEL)
+    except AssetError as e:
+        raise AssetError(
+            f"the trained course model is not available ({e}); it is produced by "
+            f"`python -m course_utils.train --preset course` and shipped in assets/checkpoints/"
+        ) from None
+    return load_checkpoint(path, device=device)
