@@ -270,15 +270,21 @@ def load_checkpoint(
                 f"({'; '.join(d + ' (checkpoint vs model)' for d in diffs)}); build the model with "
                 f"GPTModel(read_checkpoint(path).config) or call load_checkpoint(path) without a model"
             )
+    copy_state_into(model, ckpt.state_dict, path)
+    return model.to(device).eval()
+
+
+def copy_state_into(model: GPTModel, state_dict: Mapping[str, torch.Tensor], source="checkpoint") -> None:
+    """Copy a checkpoint's tensors into ``model`` in place (the tied head may be stored once)."""
     own = model.state_dict()
-    sd = dict(ckpt.state_dict)
+    sd = dict(state_dict)
     sd.setdefault(TIED_KEY, sd.get("tok_emb.weight"))
-    missing = sorted(k for k in own if k not in sd)
+    missing = sorted(k for k in own if sd.get(k) is None)
     if missing:
-        raise ValueError(f"checkpoint {path} lacks tensor {missing[0]!r}; it is incomplete")
+        raise ValueError(f"checkpoint {source} lacks tensor {missing[0]!r}; it is incomplete")
     for name, t in sd.items():
         if name not in own:
-            raise ValueError(f"checkpoint {path} has tensor {name!r} that the model does not")
+            raise ValueError(f"checkpoint {source} has tensor {name!r} that the model does not")
         if t.shape != own[name].shape:
             raise ValueError(
                 f"checkpoint tensor {name!r} has shape {tuple(t.shape)} but the model's is "
@@ -287,7 +293,6 @@ def load_checkpoint(
     with torch.no_grad():
         for name, p in own.items():
             p.copy_(sd[name].to(p.dtype))
-    return model.to(device).eval()
 
 
 # ---------------------------------------------------------------- the course's trained model

@@ -1,0 +1,531 @@
+"""Pretraining: the loop, evaluation, checkpoints that lose nothing, a CLI, and DDP.
+
+    python -m course_utils.train --preset class            # a few minutes on a laptop CPU
+    torchrun --nproc_per_node=2 -m course_utils.train --preset tiny   # the same with 2 processes
+
+What a checkpoint holds (one safetensors file, written atomically): the model, the AdamW state,
+the step (which fixes the learning rate and the data position, see ``data.BatchSchedule``), the
+random-number-generator state of every process, the training settings and the loss history.
+Resuming from it continues exactly: on the CPU, N steps + resume + N steps gives bitwise the same
+weights as 2N steps straight (``tests/test_train.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import shlex
+import sys
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from .config import GPTConfig
+from .data import BatchSchedule, TokenWindows, load_corpus
+from .model import GPTModel
+from .weights import atomic_write, copy_state_into, load_checkpoint, read_checkpoint, save_checkpoint
+
+# ---------------------------------------------------------------- settings
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides a training run besides the model's shape."""
+
+    max_steps: int = 200
+    batch_size: int = 16  # sequences per optimizer step, summed over processes and accumulation
+    micro_batch_size: int | None = None  # sequences per forward pass per process (None: all at once)
+    lr: float = 6e-4  # peak learning rate
+    min_lr: float = 6e-5  # where the cosine decay ends
+    warmup_steps: int = 20
+    weight_decay: float = 0.1  # on weight matrices only
+    beta1: float = 0.9
+    beta2: float = 0.95
+    grad_clip: float = 1.0  # max global gradient norm (0: off)
+    stride: int | None = None  # window stride (None: context_length, no overlap)
+    eval_interval: int = 50  # steps between evaluations (0: only at the end)
+    eval_batches: int = 10  # batches averaged per evaluation
+    sample_interval: int = 0  # steps between printed samples (0: never)
+    sample_prompt: str = "ROMEO.\n"
+    sample_tokens: int = 40
+    checkpoint_interval: int = 0  # steps between checkpoints (0: only at the end, if out_dir is set)
+    seed: int = 123
+    device: str = "auto"  # auto = cuda > mps > cpu
+    compile: bool = False  # torch.compile the model
+    max_train_tokens: int | None = None  # use only the first N training tokens (quick runs)
+
+    def __post_init__(self):
+        for name in ("max_steps", "batch_size", "warmup_steps", "eval_batches"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < (0 if name == "warmup_steps" else 1):
+                raise ValueError(f"TrainConfig.{name} must be a positive whole number, got {v!r}")
+        micro = self.micro_batch_size
+        if micro is not None and (micro <= 0 or self.batch_size % micro):
+            raise ValueError(
+                f"micro_batch_size ({self.micro_batch_size}) must be positive and divide batch_size ({self.batch_size})"
+            )
+        if not 0 < self.min_lr <= self.lr:
+            raise ValueError(f"need 0 < min_lr <= lr, got min_lr={self.min_lr}, lr={self.lr}")
+
+
+# Named runs. "course" is the command that trained the shipped model (assets/checkpoints/).
+PRESETS: dict[str, tuple[dict, dict]] = {
+    # (GPTConfig overrides on top of GPT-2 small's vocabulary, TrainConfig fields)
+    "tiny": (
+        {"context_length": 32, "emb_dim": 64, "n_heads": 4, "n_layers": 2, "drop_rate": 0.0},
+        {"max_steps": 30, "batch_size": 8, "lr": 3e-3, "min_lr": 3e-4, "warmup_steps": 5,
+         "eval_interval": 10, "eval_batches": 2, "max_train_tokens": 200_000},
+    ),
+    "class": (
+        {"context_length": 64, "emb_dim": 128, "n_heads": 4, "n_layers": 2, "drop_rate": 0.0},
+        {"max_steps": 300, "batch_size": 16, "lr": 2e-3, "min_lr": 2e-4, "warmup_steps": 30,
+         "eval_interval": 50, "eval_batches": 8, "sample_interval": 100},
+    ),
+    "course": (
+        {"context_length": 128, "emb_dim": 256, "n_heads": 4, "n_layers": 4, "drop_rate": 0.0},
+        {"max_steps": 2000, "batch_size": 16, "lr": 2e-3, "min_lr": 2e-4, "warmup_steps": 100,
+         "eval_interval": 100, "eval_batches": 10, "checkpoint_interval": 50},
+    ),
+}
+
+
+def preset(name: str) -> tuple[GPTConfig, TrainConfig]:
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+    model_kw, train_kw = PRESETS[name]
+    return GPTConfig(**model_kw), TrainConfig(**train_kw)
+
+
+# ---------------------------------------------------------------- pieces of the loop
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warmup to ``lr``, then cosine decay to ``min_lr`` at ``max_steps``."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps))
+    return cfg.min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (cfg.lr - cfg.min_lr)
+
+
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
+    """AdamW; weight decay only on matrices (embeddings and linear weights), not biases or norms."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
+        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+    ]
+    fused = device.type in ("cuda", "cpu")
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=fused)
+
+
+def loss_fn(model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean next-token cross-entropy over every position of the batch."""
+    logits = model(inputs)  # (B, T, V)
+    return F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten())
+
+
+@torch.no_grad()
+def evaluate(model: GPTModel, windows: TokenWindows, n_batches: int, batch_size: int, device) -> float:
+    """Mean loss over the first ``n_batches`` batches of ``windows`` (fixed, so evaluations compare)."""
+    was_training = model.training
+    model.eval()
+    n = min(len(windows), n_batches * batch_size)
+    losses = []
+    for start in range(0, n, batch_size):
+        x, y = windows.batch(range(start, min(n, start + batch_size)))
+        with _autocast(device):
+            losses.append(loss_fn(model, x.to(device), y.to(device)).item() * len(x))
+    model.train(was_training)
+    return sum(losses) / n
+
+
+def _autocast(device: torch.device):
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return nullcontext()
+
+
+# ---------------------------------------------------------------- distributed helpers
+
+
+@dataclass
+class Dist:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def active(self) -> bool:
+        return self.world_size > 1
+
+
+def init_distributed(device_name: str = "auto") -> tuple[Dist, torch.device]:
+    """Read torchrun's environment; join the process group (gloo on CPU, NCCL on CUDA)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return Dist(), pick_device(device_name)
+    import torch.distributed as dist
+
+    d = Dist(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
+    device = pick_device(device_name)
+    if device.type == "cuda":
+        torch.cuda.set_device(d.local_rank)
+        device = torch.device("cuda", d.local_rank)
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return d, device
+
+
+def _gather_rng_states(d: Dist) -> torch.Tensor:
+    """Every process's CPU RNG state, stacked (world_size, n): dropout masks differ per process."""
+    state = torch.get_rng_state()
+    if not d.active:
+        return state.unsqueeze(0)
+    import torch.distributed as dist
+
+    out = [torch.empty_like(state) for _ in range(d.world_size)]
+    dist.all_gather(out, state)
+    return torch.stack(out)
+
+
+# ---------------------------------------------------------------- checkpoints
+
+
+def _optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    sd = opt.state_dict()
+    tensors = {}
+    for idx, state in sd["state"].items():
+        for key, value in state.items():
+            tensors[f"optim/{idx}/{key}"] = torch.as_tensor(value)
+    return tensors, {"param_groups": sd["param_groups"]}
+
+
+def _optimizer_state(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
+    state: dict[int, dict] = {}
+    for name, value in tensors.items():
+        if name.startswith("optim/"):
+            _, idx, key = name.split("/", 2)
+            state.setdefault(int(idx), {})[key] = value
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def save_training_checkpoint(path, model, optimizer, step, train_cfg, history, rng_states, command=None) -> Path:
+    opt_tensors, opt_meta = _optimizer_tensors(optimizer)
+    extra = {**opt_tensors, "rng/cpu": rng_states}
+    if torch.cuda.is_available():
+        extra["rng/cuda"] = torch.cuda.get_rng_state()
+    meta = {
+        "kind": "training",
+        "step": step,
+        "train_config": dataclasses.asdict(train_cfg),
+        "optimizer": opt_meta,
+        "history": history,
+        "command": command,
+    }
+    return save_checkpoint(model, path, meta=meta, extra_tensors=extra)
+
+
+# ---------------------------------------------------------------- the loop
+
+
+@dataclass
+class TrainResult:
+    model: GPTModel
+    history: dict = field(default_factory=dict)
+    step: int = 0
+
+
+def train(
+    model_cfg: GPTConfig,
+    cfg: TrainConfig,
+    *,
+    train_ids: torch.Tensor | None = None,
+    val_ids: torch.Tensor | None = None,
+    out_dir: str | os.PathLike | None = None,
+    resume: str | os.PathLike | None = None,
+    progress: bool = True,
+    command: str | None = None,
+    stop_at: int | None = None,
+) -> TrainResult:
+    """Train a GPTModel from scratch (or resume) and return it with its loss history.
+
+    ``train_ids`` / ``val_ids``: 1-D token streams (default: the shipped Shakespeare corpus).
+    ``out_dir``: where ``latest.safetensors`` (rolling checkpoint) and ``history.json`` go.
+    ``resume``: a checkpoint written by this function; the run continues exactly where it was.
+    ``stop_at``: stop after this step (checkpointing there) although the schedule runs to
+    ``max_steps``; resuming later continues exactly as if the run had never stopped.
+    Under ``torchrun`` every process calls this; rank 0 alone writes files and prints.
+    """
+    d, device = init_distributed(cfg.device)
+    if train_ids is None or val_ids is None:
+        corpus = load_corpus()
+        train_ids = corpus.token_ids("train") if train_ids is None else train_ids
+        val_ids = corpus.token_ids("val") if val_ids is None else val_ids
+    if cfg.max_train_tokens:
+        train_ids = train_ids[: cfg.max_train_tokens]
+    train_windows = TokenWindows(train_ids, model_cfg.context_length, cfg.stride)
+    val_windows = TokenWindows(val_ids, model_cfg.context_length)
+    schedule = BatchSchedule(len(train_windows), cfg.batch_size, cfg.seed, d.rank, d.world_size)
+    local_batch = cfg.batch_size // d.world_size
+    micro = min(cfg.micro_batch_size or local_batch, local_batch)
+    if local_batch % micro:
+        raise ValueError(f"per-process batch {local_batch} is not divisible by micro_batch_size {micro}")
+    accum = local_batch // micro
+
+    start_step, history = 0, {"steps": [], "evals": [], "samples": []}
+    ckpt = None
+    if resume is not None:
+        ckpt = read_checkpoint(resume)
+        if ckpt.meta.get("kind") != "training":
+            raise ValueError(f"{resume} is a model checkpoint, not a training checkpoint; it cannot be resumed")
+        diffs = ckpt.config.differences(model_cfg, ignore=())
+        if diffs:
+            raise ValueError(
+                f"cannot resume from {resume}: it was trained with another model config ({'; '.join(diffs)}, "
+                f"checkpoint vs this run); use the same preset/config, or start a new run in another out_dir"
+            )
+        start_step, history = ckpt.meta["step"], ckpt.meta["history"]
+    # Every invocation that contributed to this run, with the thread count it ran at.
+    history.setdefault("runs", []).append(
+        {"command": command, "from_step": start_step, "threads": torch.get_num_threads(), "world_size": d.world_size}
+    )
+
+    torch.manual_seed(cfg.seed)  # the same initial weights in every process
+    model = GPTModel(model_cfg).to(device)
+    if ckpt is not None:
+        copy_state_into(model, ckpt.state_dict, resume)
+    model.train()
+    optimizer = make_optimizer(model, cfg, device)
+    if ckpt is not None:
+        optimizer.load_state_dict(_optimizer_state(ckpt.extra_tensors, ckpt.meta["optimizer"]))
+        states = ckpt.extra_tensors["rng/cpu"]
+        if states.shape[0] == d.world_size:
+            torch.set_rng_state(states[d.rank].clone())
+        else:
+            torch.manual_seed(cfg.seed + 1000 * start_step + d.rank)
+        if "rng/cuda" in ckpt.extra_tensors and device.type == "cuda":
+            torch.cuda.set_rng_state(ckpt.extra_tensors["rng/cuda"])
+    else:
+        torch.manual_seed(cfg.seed + d.rank)  # dropout differs per process
+
+    net = model
+    if d.active:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        net = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
+    if cfg.compile:
+        net = torch.compile(net)
+
+    out = Path(out_dir) if out_dir is not None else None
+
+    def checkpoint(step: int) -> None:
+        rng = _gather_rng_states(d)  # a collective: every process takes part
+        if d.main and out is not None:
+            save_training_checkpoint(out / "latest.safetensors", model, optimizer, step, cfg, history, rng, command)
+            atomic_write(out / "history.json", lambda tmp: Path(tmp).write_text(json.dumps(history, indent=1)))
+
+    def run_eval(step: int) -> None:
+        if d.main:
+            tokens = step * cfg.batch_size * model_cfg.context_length
+            tl = evaluate(model, train_windows, cfg.eval_batches, micro, device)
+            vl = evaluate(model, val_windows, cfg.eval_batches, micro, device)
+            entry = {"step": step, "tokens": tokens, "train_loss": round(tl, 4), "val_loss": round(vl, 4)}
+            history["evals"].append(entry)
+            if progress:
+                _log(f"step {step}: train loss {tl:.3f}, val loss {vl:.3f}")
+        _barrier(d)
+
+    def run_sample(step: int) -> None:
+        if d.main:
+            text = sample_text(model, cfg.sample_prompt, cfg.sample_tokens)
+            history["samples"].append({"step": step, "text": text})
+            if progress:
+                _log(f"--- sample at step {step} ---\n{text}\n---")
+        _barrier(d)
+
+    bar = None
+    if progress and d.main:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=cfg.max_steps, initial=start_step, desc="training", unit="step")
+    tokens_per_step = cfg.batch_size * model_cfg.context_length
+    end = cfg.max_steps if stop_at is None else min(stop_at, cfg.max_steps)
+    t0 = time.perf_counter()
+    for step in range(start_step, end):
+        lr = lr_at(step, cfg)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        x_all, y_all = train_windows.batch(schedule.local_indices(step))
+        loss_sum = 0.0
+        for m in range(accum):
+            x = x_all[m * micro : (m + 1) * micro].to(device)
+            y = y_all[m * micro : (m + 1) * micro].to(device)
+            sync = nullcontext() if (not d.active or m == accum - 1) else net.no_sync()
+            with sync, _autocast(device):
+                loss = loss_fn(net, x, y) / accum
+            with sync:
+                loss.backward()
+            loss_sum += loss.item()
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        done = step + 1
+        history["steps"].append({"step": done, "tokens": done * tokens_per_step, "loss": round(loss_sum, 4), "lr": lr})
+        if bar is not None:
+            bar.set_postfix(loss=f"{loss_sum:.3f}", lr=f"{lr:.2e}")
+            bar.update(1)
+        if cfg.eval_interval and done % cfg.eval_interval == 0 or done == cfg.max_steps:
+            run_eval(done)
+        if cfg.sample_interval and done % cfg.sample_interval == 0:
+            run_sample(done)
+        if cfg.checkpoint_interval and done % cfg.checkpoint_interval == 0 or done == end:
+            checkpoint(done)
+    if bar is not None:
+        bar.close()
+    if d.main and progress and end > start_step:
+        dt = time.perf_counter() - t0
+        _log(f"{(end - start_step) * tokens_per_step / dt:,.0f} tokens/s over {dt:.0f} s")
+    model.eval()
+    return TrainResult(model=model, history=history, step=max(end, start_step))
+
+
+def sample_text(model: GPTModel, prompt: str, n_tokens: int) -> str:
+    """Greedy continuation of ``prompt`` (for progress reports while training)."""
+    from .generate import generate
+    from .tokenizer import ids_to_text, text_to_ids
+
+    was_training = model.training
+    model.eval()
+    ids = text_to_ids(prompt).to(model.device)
+    out = generate(model, ids, n_tokens)
+    model.train(was_training)
+    return ids_to_text(out[0])
+
+
+def export_model(result: TrainResult, path, model_cfg: GPTConfig, cfg: TrainConfig, command: str) -> dict:
+    """Write the trained model alone (bf16 safetensors) plus a JSON record beside it: the command,
+    seed, corpus hash, settings, loss history, and the loss of the exported (bf16) weights on the
+    whole validation set and on the first 100k training tokens."""
+    corpus = load_corpus()
+    path = Path(path)
+    record = {
+        "command": command,
+        "seed": cfg.seed,
+        "corpus_sha256": corpus.sha256,
+        "train_plays": list(corpus.train_plays),
+        "val_plays": list(corpus.val_plays),
+        "model_config": model_cfg.to_dict(),
+        "train_config": dataclasses.asdict(cfg),
+        "torch": torch.__version__,
+    }
+    save_checkpoint(result.model, path, meta={"record": record}, dtype=torch.bfloat16)
+    model = load_checkpoint(path)  # measure what ships: the bf16-rounded weights
+    ctx = model_cfg.context_length
+    def full_loss(ids: torch.Tensor) -> float:
+        return round(evaluate(model, TokenWindows(ids, ctx), 10**9, 32, model.device), 4)
+
+    record["final"] = {
+        "step": result.step,
+        "tokens_seen": result.step * cfg.batch_size * ctx,
+        "val_loss": full_loss(corpus.token_ids("val")),  # every validation window
+        "train_loss": full_loss(corpus.token_ids("train")[:100_000]),  # the first 100k training tokens
+    }
+    record["history"] = result.history
+    atomic_write(path.with_suffix(".json"), lambda tmp: Path(tmp).write_text(json.dumps(record, indent=1) + "\n"))
+    _log(f"exported {path}: val loss {record['final']['val_loss']}, train loss {record['final']['train_loss']}")
+    return record
+
+
+def _barrier(d: Dist) -> None:
+    if d.active:
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- CLI
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m course_utils.train",
+        description="Pretrain a GPT-2-style model on the shipped Shakespeare corpus.",
+    )
+    p.add_argument("--preset", default="class", choices=sorted(PRESETS), help="named run (default: class)")
+    p.add_argument("--out", default=None, help="folder for latest.safetensors and history.json (default: runs/PRESET)")
+    p.add_argument("--resume", action="store_true", help="continue from <out>/latest.safetensors")
+    p.add_argument("--stop-at", type=int, default=None, help="stop after this step (resume later with --resume)")
+    p.add_argument("--export", default=None, help="after training, write the model alone (bf16) to this file")
+    types = {"int": int, "int | None": int, "float": float, "str": str, "bool": _bool}
+    for f in dataclasses.fields(TrainConfig):
+        p.add_argument(f"--{f.name.replace('_', '-')}", type=types[f.type], default=None,
+                       help=f"(default from the preset; {f.name} in TrainConfig)")
+    for name in ("context_length", "emb_dim", "n_heads", "n_layers", "drop_rate"):
+        p.add_argument(f"--{name.replace('_', '-')}", type=float if name == "drop_rate" else int, default=None)
+    return p
+
+
+def _bool(s: str) -> bool:
+    if s.lower() in ("1", "true", "yes"):
+        return True
+    if s.lower() in ("0", "false", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true/false, got {s!r}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = _parser().parse_args(argv)
+    model_cfg, cfg = preset(args.preset)
+    model_over = {k: getattr(args, k) for k in ("context_length", "emb_dim", "n_heads", "n_layers", "drop_rate")}
+    model_cfg = model_cfg.replace(**{k: v for k, v in model_over.items() if v is not None})
+    train_over = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
+    cfg = dataclasses.replace(cfg, **{k: v for k, v in train_over.items() if v is not None})
+    out = Path(args.out or f"runs/{args.preset}")
+    resume = out / "latest.safetensors" if args.resume else None
+    if resume is not None and not resume.exists():
+        raise SystemExit(f"--resume: no checkpoint at {resume}")
+    if resume is None and (out / "latest.safetensors").exists():
+        raise SystemExit(
+            f"{out}/latest.safetensors exists; pass --resume to continue it, or --out another folder "
+            f"(nothing was overwritten)"
+        )
+    command = "python -m course_utils.train " + shlex.join(argv)
+    result = train(model_cfg, cfg, out_dir=out, resume=resume, command=command, stop_at=args.stop_at)
+    if args.export and int(os.environ.get("RANK", "0")) == 0:
+        export_model(result, args.export, model_cfg, cfg, command)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        import torch.distributed as dist
+
+        dist.destroy_process_group()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
