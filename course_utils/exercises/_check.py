@@ -21,7 +21,7 @@ class Case:
 
 def _show(x: Any) -> str:
     if isinstance(x, torch.Tensor):
-        body = str(x.detach().to("cpu").numpy().round(4).tolist()) if x.numel() <= 16 else "..."
+        body = str(x.detach().to("cpu").double().numpy().round(4).tolist()) if x.numel() <= 16 else "..."
         return f"tensor of shape {tuple(x.shape)}, dtype {x.dtype}: {body}"
     text = repr(x)
     return text if len(text) <= 200 else text[:200] + "..."
@@ -47,13 +47,39 @@ def compare(got: Any, expected: Any, atol: float = 1e-4) -> str | None:
     return None if got == expected else "the values differ"
 
 
+class CheckResult:
+    """Whether a check passed. Truthy on success; shows nothing in a notebook (the printed line is
+    the feedback), so a cell ending in ``check_x(f)`` stores no extra ``True``/``False`` output."""
+
+    def __init__(self, passed: bool):
+        self.passed = bool(passed)
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __eq__(self, other) -> bool:
+        return self.passed == bool(other)
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        return f"CheckResult(passed={self.passed})"
+
+    def _ipython_display_(self) -> None:
+        pass
+
+
 def run_checks(
     title: str,
     fn: Callable,
     cases: list[Case],
     comparer: Callable[[Any, Any], str | None] = compare,
-) -> bool:
-    """Run ``fn`` on every case; print one line of feedback (or the first failure). Returns success."""
+) -> CheckResult:
+    """Run ``fn`` on every case; print one line of feedback (or the first failure)."""
+    return CheckResult(_run(title, fn, cases, comparer))
+
+
+def _run(title, fn, cases, comparer) -> bool:
     if not callable(fn):
         print(f"❌ {title}: expected a function, got {type(fn).__name__}")
         return False
