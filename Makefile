@@ -28,7 +28,7 @@ $(TOOLS): $(BASE) requirements-test.txt
 lab: $(BASE)
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
 
-test: test-unit test-notebooks
+test: test-unit test-notebooks test-ddp test-ui
 	@echo "make test: all checks passed"
 
 test-unit: $(TOOLS)

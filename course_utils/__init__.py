@@ -9,7 +9,10 @@ from .assets import AssetError
 from .attention import KVCache, MultiHeadAttention
 from .block import TransformerBlock
 from .config import PRESETS, GPTConfig
+from .data import load_corpus
+from .generate import generate, generate_stream
 from .layers import GELU, FeedForward, LayerNorm, gelu_tanh
+from .losses import per_token_loss, perplexity
 from .model import GPTModel, ParameterCounts, count_parameters, parameter_counts
 from .tokenizer import ENDOFTEXT, ENDOFTEXT_ID, get_tokenizer, ids_to_text, text_to_ids
 from .weights import (
@@ -38,6 +41,11 @@ __all__ = [
     "TransformerBlock",
     "count_parameters",
     "gelu_tanh",
+    "generate",
+    "generate_stream",
+    "load_corpus",
+    "per_token_loss",
+    "perplexity",
     "get_tokenizer",
     "ids_to_text",
     "load_checkpoint",

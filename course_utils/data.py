@@ -43,9 +43,17 @@ class Corpus:
             raise ValueError(f"split must be 'train' or 'val', got {split!r}")
         return self.train_plays if split == "train" else self.val_plays
 
-    def token_ids(self, split: str) -> torch.Tensor:
-        """All token ids of a split as one 1-D tensor, plays joined by the <|endoftext|> id."""
-        return _token_ids(self, split)
+    def token_ids(self, split: str, max_tokens: int | None = None) -> torch.Tensor:
+        """All token ids of a split as one 1-D tensor, plays joined by the <|endoftext|> id.
+
+        ``max_tokens``: only the first that many (the same ids as ``token_ids(split)[:max_tokens]``,
+        but only the plays needed are tokenised, which makes small runs start fast).
+        """
+        if max_tokens is None:
+            return _token_ids(self, split)
+        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens <= 0:
+            raise ValueError(f"max_tokens must be a positive whole number or None, got {max_tokens!r}")
+        return _token_ids_prefix(self, split, max_tokens)
 
 
 @lru_cache(maxsize=1)
@@ -61,13 +69,24 @@ def load_corpus() -> Corpus:
 
 @lru_cache(maxsize=4)
 def _token_ids(corpus: Corpus, split: str) -> torch.Tensor:
+    return _tokenize(corpus, split, None)
+
+
+@lru_cache(maxsize=8)
+def _token_ids_prefix(corpus: Corpus, split: str, max_tokens: int) -> torch.Tensor:
+    return _tokenize(corpus, split, max_tokens)
+
+
+def _tokenize(corpus: Corpus, split: str, max_tokens: int | None) -> torch.Tensor:
     tok = get_tokenizer()
     ids: list[int] = []
     for i, play in enumerate(corpus._plays(split)):
+        if max_tokens is not None and len(ids) >= max_tokens:
+            break
         if i:
             ids.append(ENDOFTEXT_ID)
         ids.extend(tok.encode_ordinary(corpus.texts[play]))
-    return torch.tensor(ids, dtype=torch.long)
+    return torch.tensor(ids[:max_tokens], dtype=torch.long)
 
 
 class TokenWindows(torch.utils.data.Dataset):
@@ -114,8 +133,10 @@ class BatchSchedule:
     """
 
     def __init__(self, n_windows: int, batch_size: int, seed: int = 0, rank: int = 0, world_size: int = 1):
-        if batch_size <= 0:
-            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+            raise ValueError(f"batch_size must be a positive whole number, got {batch_size!r}")
+        if world_size <= 0 or not 0 <= rank < world_size:
+            raise ValueError(f"need 0 <= rank < world_size, got rank={rank}, world_size={world_size}")
         if batch_size % world_size:
             raise ValueError(f"batch_size ({batch_size}) must be divisible by the number of processes ({world_size})")
         if n_windows < batch_size:

@@ -55,6 +55,8 @@ class TrainConfig:
     sample_interval: int = 0  # steps between printed samples (0: never)
     sample_prompt: str = "ROMEO.\n"
     sample_tokens: int = 40
+    sample_temperature: float = 0.0  # 0: greedy; above 0: sampled (seeded, so runs repeat exactly)
+    sample_top_k: int | None = None  # with sample_temperature > 0: draw among the k most likely tokens
     checkpoint_interval: int = 0  # steps between checkpoints (0: only at the end, if out_dir is set)
     seed: int = 123
     device: str = "auto"  # auto = cuda > mps > cpu
@@ -246,6 +248,45 @@ def save_training_checkpoint(path, model, optimizer, step, train_cfg, history, r
     return save_checkpoint(model, path, meta=meta, extra_tensors=extra)
 
 
+# Settings that decide what a run computes: a resumed run must use the checkpoint's values, or
+# it would not continue the same run. (max_steps may change: that extends or shortens the
+# schedule on purpose; the rest, e.g. eval/sample/checkpoint intervals or the device, may differ.)
+RESUME_MUST_MATCH = (
+    "batch_size", "lr", "min_lr", "warmup_steps", "weight_decay", "beta1", "beta2", "grad_clip",
+    "stride", "seed", "max_train_tokens",
+)
+
+
+def _check_resumable(ckpt, path, model_cfg: GPTConfig, cfg: TrainConfig) -> None:
+    """Raise a ValueError naming the field when ``ckpt`` cannot continue this run."""
+    meta = ckpt.meta
+    if meta.get("kind") != "training":
+        raise ValueError(
+            f"{path} is a model checkpoint (weights only), not a training checkpoint: it holds no optimizer "
+            f"state, step or random state, so it cannot be resumed; resume from <out>/latest.safetensors"
+        )
+    missing = [k for k in ("step", "history", "optimizer", "train_config") if k not in meta]
+    if missing or "rng/cpu" not in ckpt.extra_tensors:
+        what = missing[0] if missing else "rng/cpu"
+        raise ValueError(f"{path} is damaged or incomplete (no {what!r}); resume from an earlier checkpoint")
+    diffs = ckpt.config.differences(model_cfg, ignore=())
+    if diffs:
+        raise ValueError(
+            f"cannot resume from {path}: it was trained with another model config ({'; '.join(diffs)}, "
+            f"checkpoint vs this run); use the same preset/config, or start a new run in another out_dir"
+        )
+    saved, now = meta["train_config"], dataclasses.asdict(cfg)
+    diffs = [f"{k}: {saved[k]} vs {now[k]}" for k in RESUME_MUST_MATCH if k in saved and saved[k] != now[k]]
+    if diffs:
+        raise ValueError(
+            f"cannot resume from {path}: it was trained with other training settings ({'; '.join(diffs)}, "
+            f"checkpoint vs this run); resume with the same settings, or start a new run in another out_dir"
+        )
+    if saved.get("max_steps", cfg.max_steps) != cfg.max_steps:
+        _log(f"note: max_steps changed from {saved['max_steps']} to {cfg.max_steps}: the learning-rate "
+             f"schedule continues on the new length")
+
+
 # ---------------------------------------------------------------- the loop
 
 
@@ -280,7 +321,7 @@ def train(
     d, device = init_distributed(cfg.device)
     if train_ids is None or val_ids is None:
         corpus = load_corpus()
-        train_ids = corpus.token_ids("train") if train_ids is None else train_ids
+        train_ids = corpus.token_ids("train", cfg.max_train_tokens) if train_ids is None else train_ids
         val_ids = corpus.token_ids("val") if val_ids is None else val_ids
     if cfg.max_train_tokens:
         train_ids = train_ids[: cfg.max_train_tokens]
@@ -297,14 +338,7 @@ def train(
     ckpt = None
     if resume is not None:
         ckpt = read_checkpoint(resume)
-        if ckpt.meta.get("kind") != "training":
-            raise ValueError(f"{resume} is a model checkpoint, not a training checkpoint; it cannot be resumed")
-        diffs = ckpt.config.differences(model_cfg, ignore=())
-        if diffs:
-            raise ValueError(
-                f"cannot resume from {resume}: it was trained with another model config ({'; '.join(diffs)}, "
-                f"checkpoint vs this run); use the same preset/config, or start a new run in another out_dir"
-            )
+        _check_resumable(ckpt, resume, model_cfg, cfg)
         start_step, history = ckpt.meta["step"], ckpt.meta["history"]
     # Every invocation that contributed to this run, with the thread count it ran at.
     history.setdefault("runs", []).append(
@@ -318,7 +352,17 @@ def train(
     model.train()
     optimizer = make_optimizer(model, cfg, device)
     if ckpt is not None:
-        optimizer.load_state_dict(_optimizer_state(ckpt.extra_tensors, ckpt.meta["optimizer"]))
+        try:
+            opt_state = _optimizer_state(ckpt.extra_tensors, ckpt.meta["optimizer"])
+            indices = {i for g in opt_state["param_groups"] for i in g["params"]}
+            if start_step > 0 and set(opt_state["state"]) != indices:
+                raise ValueError(f"state for {len(opt_state['state'])} of {len(indices)} parameters")
+            optimizer.load_state_dict(opt_state)
+        except (KeyError, ValueError, RuntimeError, IndexError, TypeError) as e:
+            raise ValueError(
+                f"{resume} is damaged or incomplete: its optimizer state does not fit the model ({e}); "
+                f"resume from an earlier checkpoint or start a new run"
+            ) from None
         states = ckpt.extra_tensors["rng/cpu"]
         if states.shape[0] == d.world_size:
             torch.set_rng_state(states[d.rank].clone())
@@ -348,8 +392,11 @@ def train(
     def run_eval(step: int) -> None:
         if d.main:
             tokens = step * cfg.batch_size * model_cfg.context_length
-            tl = evaluate(model, train_windows, cfg.eval_batches, micro, device)
-            vl = evaluate(model, val_windows, cfg.eval_batches, micro, device)
+            # The same windows whatever the number of processes: eval_batches * batch_size of them,
+            # in forward passes of micro sequences (micro divides batch_size).
+            n_chunks = cfg.eval_batches * (cfg.batch_size // micro)
+            tl = evaluate(model, train_windows, n_chunks, micro, device)
+            vl = evaluate(model, val_windows, n_chunks, micro, device)
             entry = {"step": step, "tokens": tokens, "train_loss": round(tl, 4), "val_loss": round(vl, 4)}
             history["evals"].append(entry)
             if progress:
@@ -358,7 +405,8 @@ def train(
 
     def run_sample(step: int) -> None:
         if d.main:
-            text = sample_text(model, cfg.sample_prompt, cfg.sample_tokens)
+            text = sample_text(model, cfg.sample_prompt, cfg.sample_tokens, temperature=cfg.sample_temperature,
+                               top_k=cfg.sample_top_k, seed=cfg.seed + step)
             history["samples"].append({"step": step, "text": text})
             if progress:
                 _log(f"--- sample at step {step} ---\n{text}\n---")
@@ -387,6 +435,7 @@ def train(
             with sync:
                 loss.backward()
             loss_sum += loss.item()
+        loss_sum = _mean_over_processes(loss_sum, d)  # the loss of the global batch, for the log
         if cfg.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         optimizer.step()
@@ -411,15 +460,20 @@ def train(
     return TrainResult(model=model, history=history, step=max(end, start_step))
 
 
-def sample_text(model: GPTModel, prompt: str, n_tokens: int) -> str:
-    """Greedy continuation of ``prompt`` (for progress reports while training)."""
+def sample_text(
+    model: GPTModel, prompt: str, n_tokens: int, *, temperature: float = 0.0, top_k: int | None = None, seed: int = 0
+) -> str:
+    """Continue ``prompt`` (for progress reports while training): greedy by default, or sampled with
+    ``temperature`` / ``top_k`` from a generator seeded with ``seed``. The global random state is not
+    touched, so taking samples does not change the training run."""
     from .generate import generate
     from .tokenizer import ids_to_text, text_to_ids
 
     was_training = model.training
     model.eval()
     ids = text_to_ids(prompt).to(model.device)
-    out = generate(model, ids, n_tokens)
+    generator = torch.Generator(device=model.device).manual_seed(seed) if temperature > 0 else None
+    out = generate(model, ids, n_tokens, temperature=temperature, top_k=top_k, generator=generator)
     model.train(was_training)
     return ids_to_text(out[0])
 
@@ -456,6 +510,16 @@ def export_model(result: TrainResult, path, model_cfg: GPTConfig, cfg: TrainConf
     atomic_write(path.with_suffix(".json"), lambda tmp: Path(tmp).write_text(json.dumps(record, indent=1) + "\n"))
     _log(f"exported {path}: val loss {record['final']['val_loss']}, train loss {record['final']['train_loss']}")
     return record
+
+
+def _mean_over_processes(value: float, d: Dist) -> float:
+    if not d.active:
+        return value
+    import torch.distributed as dist
+
+    t = torch.tensor([value], dtype=torch.float64)
+    dist.all_reduce(t)
+    return t.item() / d.world_size
 
 
 def _barrier(d: Dist) -> None:

@@ -1,0 +1,220 @@
+"""Training speed: course_utils.GPTModel against transformers.GPT2LMHeadModel.
+
+    .venv/bin/python benchmarks/bench_train.py                 # both configs, 3 interleaved rounds
+    .venv/bin/python benchmarks/bench_train.py --smoke         # tiny sizes, 1 round: does it run?
+    .venv/bin/python benchmarks/bench_train.py --profile       # also: where each model spends a step
+
+Both models get the same config, the same initial weights (ours are copied from the Hugging Face
+model), the same batches of real corpus tokens, the same loss (next-token cross-entropy on the
+logits), the same optimizer (AdamW, fused, decay on matrices only, via course_utils.train) and the
+same thread count. One "step" is what a training loop does: forward, loss, backward, gradient
+clipping, optimizer step. Rounds alternate which model goes first, so a machine that slows down
+or speeds up during the run hurts both alike; the table shows the median round.
+
+Achieved GFLOP/s counts the work of a step the usual way (Kaplan et al. 2020; PaLM appendix B):
+6 x parameters per token for forward + backward, plus 12 x layers x width x context per token for
+the attention scores and their weighted sum. It is set
+against a large float32 matrix product timed in the same run: the most this CPU does in practice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+import course_utils as cu
+from course_utils.data import TokenWindows, load_corpus
+from course_utils.train import TrainConfig, make_optimizer
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    n_layers: int
+    emb_dim: int
+    n_heads: int
+    context_length: int
+    batch_size: int
+
+    def gpt_config(self) -> cu.GPTConfig:
+        return cu.GPTConfig(context_length=self.context_length, emb_dim=self.emb_dim, n_heads=self.n_heads,
+                            n_layers=self.n_layers, drop_rate=0.0)
+
+
+SETTINGS = [
+    Setting("4 layers, width 256, ctx 128, batch 8", 4, 256, 4, 128, 8),
+    Setting("GPT-2 small, ctx 256, batch 2", 12, 768, 12, 256, 2),
+]
+SMOKE = [
+    Setting("smoke: 2 layers, width 64, ctx 32, batch 4", 2, 64, 4, 32, 4),
+    Setting("smoke: 2 layers, width 128, ctx 64, batch 2", 2, 128, 4, 64, 2),
+]
+
+
+def flops_per_token(cfg: cu.GPTConfig) -> float:
+    """Training FLOPs per token: 6 x parameters + 12 x layers x width x context (attention), as in
+    notebook 09. (The tied token table counts once, as the output head's matrix product; the
+    position table, which takes part in no product, is under 1% of the total here.)"""
+    return 6 * cu.parameter_counts(cfg).tied + 12 * cfg.n_layers * cfg.emb_dim * cfg.context_length
+
+
+def matmul_gflops(n: int, repeats: int = 5) -> float:
+    """Best-of-``repeats`` float32 GFLOP/s of an n x n by n x n matrix product."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b  # warm up
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t)
+    return 2 * n**3 / best / 1e9
+
+
+def hf_model(cfg: cu.GPTConfig):
+    import transformers
+
+    hf_cfg = transformers.GPT2Config(
+        vocab_size=cfg.vocab_size, n_positions=cfg.context_length, n_embd=cfg.emb_dim, n_layer=cfg.n_layers,
+        n_head=cfg.n_heads, activation_function="gelu_new", layer_norm_epsilon=1e-5,
+        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+    )
+    return transformers.GPT2LMHeadModel._from_config(hf_cfg, attn_implementation="sdpa")
+
+
+class Runner:
+    """One model with its optimizer; ``step(x, y)`` is one full training step."""
+
+    def __init__(self, label: str, model: torch.nn.Module, logits_of):
+        self.label, self.model, self.logits_of = label, model.train(), logits_of
+        self.opt = make_optimizer(model, TrainConfig(lr=1e-4, min_lr=1e-5), torch.device("cpu"))
+
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        logits = self.logits_of(self.model, x)
+        loss = F.cross_entropy(logits.flatten(0, 1).float(), y.flatten())
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        self.opt.step()
+        self.opt.zero_grad(set_to_none=True)
+        return loss.item()
+
+
+def build(setting: Setting) -> tuple[Runner, Runner]:
+    cfg = setting.gpt_config()
+    torch.manual_seed(0)
+    hf = hf_model(cfg)
+    ours = cu.load_hf_gpt2_weights(cu.GPTModel(cfg), hf.state_dict())  # the same starting weights
+    return (Runner("course_utils.GPTModel", ours, lambda m, x: m(x)),
+            Runner("transformers.GPT2LMHeadModel", hf, lambda m, x: m(input_ids=x).logits))
+
+
+def batches(setting: Setting, n: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    ctx, b = setting.context_length, setting.batch_size
+    ids = load_corpus().token_ids("train", max_tokens=n * b * ctx + 1)
+    windows = TokenWindows(ids, ctx)
+    return [windows.batch(range(i * b, (i + 1) * b)) for i in range(n)]
+
+
+def time_steps(runner: Runner, data) -> float:
+    t = time.perf_counter()
+    for x, y in data:
+        runner.step(x, y)
+    return time.perf_counter() - t
+
+
+def bench(setting: Setting, rounds: int, steps: int, warmup: int) -> dict:
+    ours, theirs = build(setting)
+    data = batches(setting, max(steps, warmup))
+    x, y = data[0]
+    with torch.no_grad():  # same weights, same batch: the same loss (a sanity check of the comparison)
+        l1 = F.cross_entropy(ours.logits_of(ours.model, x).flatten(0, 1), y.flatten()).item()
+        l2 = F.cross_entropy(theirs.logits_of(theirs.model, x).flatten(0, 1), y.flatten()).item()
+    assert abs(l1 - l2) < 1e-4, f"the two models disagree before training: loss {l1} vs {l2}"
+    for r in (ours, theirs):
+        time_steps(r, data[:warmup])
+    tokens = steps * setting.batch_size * setting.context_length
+    rates: dict[str, list[float]] = {ours.label: [], theirs.label: []}
+    for i in range(rounds):
+        for r in (ours, theirs) if i % 2 == 0 else (theirs, ours):
+            rates[r.label].append(tokens / time_steps(r, data[:steps]))
+    return {"setting": setting, "rates": rates, "params": cu.count_parameters(ours.model)["tied"],
+            "flops_per_token": flops_per_token(setting.gpt_config()), "runners": (ours, theirs), "data": data}
+
+
+def profile(runners, data, top: int = 12) -> None:
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    x, y = data[0]
+    for r in runners:
+        r.step(x, y)
+        with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+            r.step(x, y)
+        print(f"\n#### {r.label}: one step, top {top} ops by self CPU time\n")
+        print("```")
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=top, max_name_column_width=40))
+        print("```")
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch threads (default: torch's)")
+    p.add_argument("--rounds", type=int, default=3, help="interleaved rounds per config (default 3)")
+    p.add_argument("--steps", type=int, default=3, help="timed training steps per model per round (default 3)")
+    p.add_argument("--warmup", type=int, default=1, help="untimed steps per model first (default 1)")
+    p.add_argument("--matmul", type=int, default=2048, help="size of the reference matrix product (default 2048)")
+    p.add_argument("--smoke", action="store_true", help="tiny sizes and 1 round: checks the script runs")
+    p.add_argument("--profile", action="store_true", help="print a per-op profile of one step of each model")
+    args = p.parse_args()
+    if args.smoke:
+        args.rounds, args.steps, args.matmul = 1, 1, 256
+    torch.set_num_threads(args.threads)
+    import transformers
+
+    peak = matmul_gflops(args.matmul)
+    results = [bench(s, args.rounds, args.steps, args.warmup) for s in (SMOKE if args.smoke else SETTINGS)]
+    peak = max(peak, matmul_gflops(args.matmul))  # measured before and after; the better one
+
+    print(f"Machine: {cpu_name()}, {os.cpu_count()} logical CPUs; torch {torch.__version__} with "
+          f"{args.threads} threads; transformers {transformers.__version__} (attention: sdpa). "
+          f"{args.rounds} interleaved rounds of {args.steps} steps per model, median round shown. "
+          f"Reference: {args.matmul}x{args.matmul} float32 matmul at {peak:.1f} GFLOP/s.\n")
+    print("| config | params | model | train tokens/s | ours / transformers | GFLOP/s | % of matmul |")
+    print("|---|---:|---|---:|---:|---:|---:|")
+    for res in results:
+        s, rates = res["setting"], res["rates"]
+        med = {k: statistics.median(v) for k, v in rates.items()}
+        ours_label, hf_label = list(rates)
+        for label in (ours_label, hf_label):
+            gflops = med[label] * res["flops_per_token"] / 1e9
+            ratio = f"{med[ours_label] / med[hf_label]:.2f}" if label == ours_label else ""
+            print(f"| {s.name} | {res['params'] / 1e6:.1f}M | {label} | {med[label]:,.0f} | {ratio} | "
+                  f"{gflops:.1f} | {100 * gflops / peak:.0f}% |")
+    for r in results:
+        rounds = ", ".join(f"{k.split('.')[0]} {[round(v) for v in vs]}" for k, vs in r["rates"].items())
+        print(f"\nPer round, {r['setting'].name} (tokens/s): {rounds}")
+    if args.profile:
+        for res in results:
+            print(f"\n### Profile: {res['setting'].name}")
+            profile(res["runners"], res["data"])
+
+
+if __name__ == "__main__":
+    main()

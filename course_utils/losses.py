@@ -1,0 +1,143 @@
+"""The next-token cross-entropy loss, looked at closely: per token, as perplexity, and against
+reference points (uniform guessing, a fresh model, a model that ignores context).
+
+    per_token_loss(model, ids)       the loss of every next-token prediction in a text, (T-1,)
+    token_losses(logits, targets)    the same from logits you already have
+    text_loss(model, ids)            mean loss over a long token stream, window by window
+    perplexity(loss)                 exp(loss): "as unsure as choosing among N tokens"
+    uniform_loss(vocab_size)         ln V, the loss of guessing uniformly
+    expected_init_loss(std, V)       ln V + std**2 / 2, the loss of near-Gaussian random logits
+    unigram_entropy(ids)             the loss of the best guesser that ignores context
+
+All losses are in nats (natural logarithm), as ``torch.nn.functional.cross_entropy`` reports them.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from .model import GPTModel
+
+GPT2_VOCAB_SIZE = 50257
+
+
+def token_losses(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of every position: ``-log softmax(logits)[target]``.
+
+    ``logits``: (..., V); ``targets``: (...) integer ids. Returns float32 losses of shape (...).
+    """
+    if logits.shape[:-1] != targets.shape:
+        raise ValueError(
+            f"logits {tuple(logits.shape)} and targets {tuple(targets.shape)} do not fit: logits need "
+            f"one more (vocabulary) dimension than targets, e.g. (B, T, V) and (B, T)"
+        )
+    flat = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), reduction="none")
+    return flat.view(targets.shape)
+
+
+@torch.no_grad()
+def per_token_loss(model: GPTModel, ids: torch.Tensor) -> torch.Tensor:
+    """The loss of each next-token prediction in ``ids``.
+
+    ``ids``: (T,) or (B, T) token ids. Position t predicts token t + 1 from tokens 0..t, so a text
+    of T tokens gives T - 1 losses: shape (T - 1,) or (B, T - 1), float32 on the CPU. The model is
+    run in eval mode (no dropout) and left in the mode it was in.
+    """
+    ids = torch.as_tensor(ids)
+    if ids.dim() not in (1, 2) or ids.shape[-1] < 2:
+        raise ValueError(
+            f"expected token ids of shape (T,) or (B, T) with T >= 2 (one token to read, one to predict), "
+            f"got {tuple(ids.shape)}"
+        )
+    batch = ids if ids.dim() == 2 else ids.unsqueeze(0)
+    was_training = model.training
+    model.eval()
+    try:
+        batch = batch.to(model.device)
+        logits = model(batch[:, :-1])  # (B, T-1, V): predictions for tokens 1..T-1
+        losses = token_losses(logits, batch[:, 1:]).cpu()  # (B, T-1)
+    finally:
+        model.train(was_training)
+    return losses if ids.dim() == 2 else losses[0]
+
+
+@torch.no_grad()
+def text_loss(
+    model: GPTModel,
+    ids: torch.Tensor,
+    *,
+    context_length: int | None = None,
+    stride: int | None = None,
+    max_windows: int | None = None,
+    batch_size: int = 16,
+) -> float:
+    """Mean next-token loss over a 1-D token stream, window by window.
+
+    Windows of ``context_length`` tokens (default: the model's) start every ``stride`` tokens
+    (default: ``context_length``, back to back) and are scored as in training (``TokenWindows``:
+    inputs ``ids[s:s+C]``, targets shifted by one); ``max_windows`` uses only the first ones. A
+    stride of k * context_length scores every k-th window: a sample spread over the whole text.
+    Use the same ``context_length`` to compare models fairly: a longer window gives each
+    prediction more to read.
+    """
+    from .data import TokenWindows
+
+    ctx = context_length or model.cfg.context_length
+    windows = TokenWindows(ids, ctx, stride)
+    n = len(windows) if max_windows is None else min(len(windows), max_windows)
+    if n < 1:
+        raise ValueError(f"max_windows must be at least 1, got {max_windows}")
+    was_training = model.training
+    model.eval()
+    total = 0.0
+    try:
+        for start in range(0, n, batch_size):
+            x, y = windows.batch(range(start, min(n, start + batch_size)))
+            logits = model(x.to(model.device))
+            total += token_losses(logits, y.to(model.device)).sum().item()
+    finally:
+        model.train(was_training)
+    return total / (n * ctx)
+
+
+def perplexity(loss):
+    """exp(loss). A loss of L nats is as unsure as picking uniformly among exp(L) tokens.
+
+    Takes a float (returns a float) or a tensor (returns a tensor)."""
+    if isinstance(loss, torch.Tensor):
+        return torch.exp(loss)
+    return math.exp(loss)
+
+
+def uniform_loss(vocab_size: int = GPT2_VOCAB_SIZE) -> float:
+    """The loss of guessing every token with probability 1 / vocab_size: ln(vocab_size)."""
+    if vocab_size < 1:
+        raise ValueError(f"vocab_size must be positive, got {vocab_size}")
+    return math.log(vocab_size)
+
+
+def expected_init_loss(logit_std: float, vocab_size: int = GPT2_VOCAB_SIZE) -> float:
+    """The loss to expect from random logits: ln(vocab_size) + logit_std**2 / 2.
+
+    loss = logsumexp(z) - z_target. For V logits drawn from N(0, s^2), logsumexp(z) is about
+    ln(V * E[e^z]) = ln V + s^2 / 2 (the mean of a log-normal), while the target's logit is as
+    likely to be high as low, 0 on average. So a model starts a little above uniform guessing.
+    """
+    return uniform_loss(vocab_size) + logit_std**2 / 2
+
+
+def unigram_entropy(ids: torch.Tensor) -> float:
+    """The loss of the best guesser that ignores context, on the text ``ids`` itself.
+
+    It predicts every token with its frequency p in the text; its loss is the entropy
+    -sum p ln p (nats). A language model that scores below it has learnt from the context.
+    """
+    ids = torch.as_tensor(ids).flatten()
+    if ids.numel() == 0:
+        raise ValueError("need at least one token")
+    _, counts = torch.unique(ids, return_counts=True)
+    p = counts.double() / ids.numel()
+    return float(-(p * p.log()).sum())

@@ -1,0 +1,66 @@
+"""The CLI under torchrun with 2 CPU processes (gloo) matches a 1-process run with the same global batch.
+
+DDP averages the gradients of the two halves of every global batch, which is the gradient of
+the whole batch: after a few steps the weights of the two runs agree up to float rounding.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from course_utils import read_checkpoint
+
+pytestmark = pytest.mark.ddp
+
+REPO = Path(__file__).resolve().parent.parent
+STEPS = 8
+ARGS = ["-m", "course_utils.train", "--preset", "tiny", "--max-steps", str(STEPS), "--eval-interval", "4",
+        "--device", "cpu"]
+
+
+def _run(cmd: list[str], out: Path) -> dict:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
+    env.pop("WORLD_SIZE", None)
+    proc = subprocess.run([*cmd, *ARGS, "--out", str(out)], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout}\n{proc.stderr[-4000:]}"
+    return json.loads((out / "history.json").read_text())
+
+
+def test_two_processes_match_one(tmp_path):
+    torchrun = Path(sys.executable).with_name("torchrun")
+    assert torchrun.exists(), f"torchrun not found next to {sys.executable}"
+    two = _run([str(torchrun), "--nproc_per_node=2", "--standalone"], tmp_path / "two")
+    one = _run([sys.executable], tmp_path / "one")
+
+    assert [r["world_size"] for r in two["runs"]] == [2] and [r["world_size"] for r in one["runs"]] == [1]
+    losses2 = [s["loss"] for s in two["steps"]]
+    losses1 = [s["loss"] for s in one["steps"]]
+    assert len(losses2) == len(losses1) == STEPS
+    assert losses2[-1] < losses2[0] - 0.5  # it learns
+    assert losses2 == pytest.approx(losses1, abs=1e-4)  # the loss of the whole global batch, every step
+    for e2, e1 in zip(two["evals"], one["evals"], strict=True):
+        assert e2["step"] == e1["step"] and e2["tokens"] == e1["tokens"]
+        assert e2["val_loss"] == pytest.approx(e1["val_loss"], abs=1e-4)
+        assert e2["train_loss"] == pytest.approx(e1["train_loss"], abs=1e-4)
+
+    a = read_checkpoint(tmp_path / "two" / "latest.safetensors")
+    b = read_checkpoint(tmp_path / "one" / "latest.safetensors")
+    assert a.meta["step"] == b.meta["step"] == STEPS
+    assert a.extra_tensors["rng/cpu"].shape[0] == 2  # one random state per process, for an exact resume
+    worst = max((a.state_dict[k] - b.state_dict[k]).abs().max().item() for k in b.state_dict)
+    assert worst < 1e-4, f"weights differ by up to {worst:.3g}"
+    moved = max((a.state_dict[k] - _initial(k, a)).abs().max().item() for k in ("blocks.0.attn.W_query.weight",))
+    assert moved > 1e-3  # the comparison is not trivial: training changed the weights
+
+
+def _initial(name: str, ckpt) -> torch.Tensor:
+    from course_utils import GPTModel
+
+    torch.manual_seed(ckpt.meta["train_config"]["seed"])  # train() seeds this before building the model
+    return GPTModel(ckpt.config).state_dict()[name]

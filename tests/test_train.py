@@ -1,0 +1,266 @@
+"""The training loop (course_utils.train): exact resume, atomic checkpoints, bad input, schedule, CLI.
+
+Everything runs a very small model on a slice of the real corpus, relabelled to a compact
+vocabulary (every distinct token id gets a small id), so the text keeps its structure while
+the output layer stays tiny.
+"""
+
+import dataclasses
+import math
+import os
+
+import pytest
+import torch
+
+import course_utils.train as train_mod
+import course_utils.weights as weights
+from course_utils import GPTConfig, GPTModel, read_checkpoint, save_checkpoint
+from course_utils.data import load_corpus
+from course_utils.train import TrainConfig, lr_at, make_optimizer, train
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """These models are far too small to gain from a second thread; on a busy machine the second
+    thread only spins waiting for the first (measured here: 20x the CPU time)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def streams():
+    corpus = load_corpus()
+    tr = corpus.token_ids("train", max_tokens=20_000)
+    va = corpus.token_ids("val", max_tokens=4_000)
+    vocab, relabelled = torch.unique(torch.cat([tr, va]), return_inverse=True)
+    return relabelled[: len(tr)], relabelled[len(tr) :], len(vocab)
+
+
+@pytest.fixture(scope="module")
+def model_cfg(streams):
+    return GPTConfig(vocab_size=streams[2], context_length=16, emb_dim=32, n_heads=2, n_layers=2, drop_rate=0.1)
+
+
+def small_cfg(**kw) -> TrainConfig:
+    base = dict(max_steps=6, batch_size=8, micro_batch_size=4, lr=3e-3, min_lr=3e-4, warmup_steps=2,
+                eval_interval=3, eval_batches=2, device="cpu")
+    return TrainConfig(**{**base, **kw})
+
+
+def run(model_cfg, cfg, streams, out=None, **kw):
+    return train(model_cfg, cfg, train_ids=streams[0], val_ids=streams[1], out_dir=out, progress=False, **kw)
+
+
+def files_of(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+# ---------------------------------------------------------------- exact resume
+
+
+def test_resume_is_bitwise_exact(model_cfg, streams, tmp_path):
+    """N steps + resume + N steps == 2N steps straight: every weight, the AdamW state, the RNG, the log.
+    Dropout is on (0.1) and each step accumulates two micro-batches, so the random state and the
+    data position must both be restored for this to hold."""
+    cfg = small_cfg(sample_interval=2, sample_tokens=4, sample_temperature=1.0, sample_top_k=20,
+                    sample_prompt="!")  # token id 0: inside the relabelled vocabulary
+    straight = run(model_cfg, cfg, streams, tmp_path / "straight")
+    first = run(model_cfg, cfg, streams, tmp_path / "split", stop_at=3)
+    assert first.step == 3 and read_checkpoint(tmp_path / "split" / "latest.safetensors").meta["step"] == 3
+    resumed = run(model_cfg, cfg, streams, tmp_path / "split", resume=tmp_path / "split" / "latest.safetensors")
+    assert resumed.step == straight.step == 6
+
+    a = read_checkpoint(tmp_path / "straight" / "latest.safetensors")
+    b = read_checkpoint(tmp_path / "split" / "latest.safetensors")
+    assert a.state_dict.keys() == b.state_dict.keys()
+    for name in a.state_dict:
+        assert torch.equal(a.state_dict[name], b.state_dict[name]), name
+    optim = [k for k in a.extra_tensors if k.startswith("optim/")]
+    assert len(optim) == 3 * len(list(straight.model.parameters()))  # step, exp_avg, exp_avg_sq each
+    assert a.extra_tensors.keys() == b.extra_tensors.keys()
+    for name in a.extra_tensors:  # optimizer moments and step, and the RNG state
+        assert torch.equal(a.extra_tensors[name], b.extra_tensors[name]), name
+    assert a.meta["optimizer"] == b.meta["optimizer"]
+    for p, q in zip(straight.model.parameters(), resumed.model.parameters(), strict=True):
+        assert torch.equal(p, q)
+    assert straight.history["steps"] == resumed.history["steps"]
+    assert straight.history["evals"] == resumed.history["evals"]
+    assert straight.history["samples"] == resumed.history["samples"] and len(straight.history["samples"]) == 3
+    # Sampling draws from its own seeded generator: a run without samples ends with the same weights.
+    quiet = run(model_cfg, dataclasses.replace(cfg, sample_interval=0), streams)
+    for p, q in zip(straight.model.parameters(), quiet.model.parameters(), strict=True):
+        assert torch.equal(p, q)
+    assert [r["from_step"] for r in resumed.history["runs"]] == [0, 3]
+
+
+def test_loss_falls(model_cfg, streams):
+    cfg = small_cfg(max_steps=30, warmup_steps=3, lr=1e-2, min_lr=1e-3, eval_interval=0, micro_batch_size=None)
+    result = run(model_cfg.replace(drop_rate=0.0), cfg, streams)
+    losses = [s["loss"] for s in result.history["steps"]]
+    assert len(losses) == 30
+    assert losses[0] == pytest.approx(math.log(model_cfg.vocab_size), abs=0.3)  # a random model: ~ln(V)
+    assert sum(losses[-5:]) / 5 < sum(losses[:5]) / 5 - 1.0
+    (ev,) = result.history["evals"]  # evaluated once, at the end
+    assert ev["step"] == 30 and ev["tokens"] == 30 * 8 * 16 and ev["val_loss"] < losses[0]
+
+
+# ---------------------------------------------------------------- checkpoints survive crashes
+
+
+def _crash_inside_save_file(tensors, filename, metadata=None):
+    with open(filename, "wb") as f:
+        f.write(b"half a checkpoint")
+    raise OSError("disk full (simulated)")
+
+
+def _crash_at_rename(src, dst):
+    raise OSError("power cut (simulated)")
+
+
+@pytest.mark.parametrize(("target", "crash"), [(weights, ("save_file", _crash_inside_save_file)),
+                                               (os, ("replace", _crash_at_rename))])
+def test_crash_while_writing_keeps_the_previous_checkpoint(model_cfg, streams, tmp_path, monkeypatch, target, crash):
+    cfg = small_cfg(max_steps=4, eval_interval=0)
+    out = tmp_path / "run"
+    run(model_cfg, cfg, streams, out, stop_at=2)
+    before = files_of(out)
+    assert set(before) == {"latest.safetensors", "history.json"}
+    with monkeypatch.context() as m:
+        m.setattr(target, *crash)
+        with pytest.raises(OSError, match="simulated"):
+            run(model_cfg, cfg, streams, out, resume=out / "latest.safetensors")
+    assert files_of(out) == before  # unchanged, and no temporary file left behind
+    assert read_checkpoint(out / "latest.safetensors").meta["step"] == 2
+    assert run(model_cfg, cfg, streams, out, resume=out / "latest.safetensors").step == 4  # and it still resumes
+
+
+# ---------------------------------------------------------------- bad input
+
+
+@pytest.fixture(scope="module")
+def saved_run(model_cfg, streams, tmp_path_factory):
+    out = tmp_path_factory.mktemp("saved")
+    run(model_cfg, small_cfg(max_steps=4, eval_interval=0), streams, out, stop_at=1)
+    return out
+
+
+def test_resume_with_another_model_config_names_the_field(model_cfg, streams, saved_run):
+    before = files_of(saved_run)
+    with pytest.raises(ValueError, match=r"another model config \(emb_dim: 32 vs 48"):
+        run(model_cfg.replace(emb_dim=48), small_cfg(max_steps=4), streams, saved_run,
+            resume=saved_run / "latest.safetensors")
+    with pytest.raises(ValueError, match=r"drop_rate: 0.1 vs 0.0"):
+        run(model_cfg.replace(drop_rate=0.0), small_cfg(max_steps=4), streams, saved_run,
+            resume=saved_run / "latest.safetensors")
+    assert files_of(saved_run) == before
+
+
+def test_resume_with_other_training_settings_names_the_field(model_cfg, streams, saved_run):
+    before = files_of(saved_run)
+    for change, message in [({"batch_size": 16}, r"batch_size: 8 vs 16"), ({"seed": 7}, r"seed: 123 vs 7"),
+                            ({"lr": 1e-3}, r"lr: 0.003 vs 0.001")]:
+        with pytest.raises(ValueError, match=r"other training settings \(" + message):
+            run(model_cfg, small_cfg(max_steps=4, **change), streams, saved_run,
+                resume=saved_run / "latest.safetensors")
+    assert files_of(saved_run) == before
+
+
+def test_corrupted_checkpoint_is_a_clear_error(model_cfg, streams, saved_run, tmp_path):
+    good = (saved_run / "latest.safetensors").read_bytes()
+    for name, content in [("truncated", good[: len(good) // 2]), ("garbage", b"\x00" * 100),
+                          ("empty", b"")]:
+        out = tmp_path / name
+        out.mkdir()
+        (out / "latest.safetensors").write_bytes(content)
+        with pytest.raises(ValueError, match="damaged"):
+            run(model_cfg, small_cfg(max_steps=4), streams, out, resume=out / "latest.safetensors")
+        assert files_of(out) == {"latest.safetensors": content}  # nothing written, nothing replaced
+    with pytest.raises(ValueError, match="no checkpoint at"):
+        run(model_cfg, small_cfg(max_steps=4), streams, resume=tmp_path / "missing.safetensors")
+
+
+def test_checkpoint_without_optimizer_state_is_a_clear_error(model_cfg, streams, saved_run, tmp_path):
+    ckpt = read_checkpoint(saved_run / "latest.safetensors")
+    model = GPTModel(model_cfg)
+    extra = {k: v for k, v in ckpt.extra_tensors.items() if not k.startswith("optim/")}
+    save_checkpoint(model, tmp_path / "cut.safetensors", meta=ckpt.meta, extra_tensors=extra)
+    with pytest.raises(ValueError, match="damaged or incomplete"):
+        run(model_cfg, small_cfg(max_steps=4), streams, resume=tmp_path / "cut.safetensors")
+
+
+def test_model_only_checkpoint_cannot_be_resumed(model_cfg, streams, tmp_path):
+    save_checkpoint(GPTModel(model_cfg), tmp_path / "model.safetensors")
+    with pytest.raises(ValueError, match="model checkpoint .*cannot be resumed"):
+        run(model_cfg, small_cfg(), streams, resume=tmp_path / "model.safetensors")
+
+
+def test_text_shorter_than_one_window(model_cfg, streams, tmp_path):
+    with pytest.raises(ValueError, match="fewer than one window"):
+        train(model_cfg, small_cfg(), train_ids=torch.arange(10), val_ids=streams[1], out_dir=tmp_path / "x",
+              progress=False)
+    with pytest.raises(ValueError, match="fewer than one batch of 8"):  # 3 windows of 16 tokens
+        train(model_cfg, small_cfg(), train_ids=torch.arange(60), val_ids=streams[1], out_dir=tmp_path / "x",
+              progress=False)
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [({"batch_size": 0}, "batch_size must be a positive whole number, got 0"),
+     ({"max_steps": 0}, "max_steps must be a positive whole number"),
+     ({"micro_batch_size": 3}, r"micro_batch_size \(3\) must be positive and divide batch_size \(8\)"),
+     ({"min_lr": 1e-2}, "need 0 < min_lr <= lr")],
+)
+def test_train_config_bad_input(kw, message):
+    with pytest.raises(ValueError, match=message):
+        small_cfg(**kw)
+
+
+def test_cli_refuses_to_overwrite_a_run(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "latest.safetensors").write_bytes(b"an earlier run")
+    (out / "history.json").write_text("{}")
+    before = files_of(out)
+    with pytest.raises(SystemExit, match="exists; pass --resume to continue it"):
+        train_mod.main(["--preset", "tiny", "--out", str(out)])
+    assert files_of(out) == before
+    with pytest.raises(SystemExit, match="--resume: no checkpoint at"):
+        train_mod.main(["--preset", "tiny", "--out", str(tmp_path / "new"), "--resume"])
+    assert not (tmp_path / "new").exists()
+
+
+def test_cli_options_reach_the_configs():
+    args = train_mod._parser().parse_args(["--preset", "tiny", "--max-steps", "7", "--lr", "0.01", "--emb-dim", "32",
+                                           "--drop-rate", "0.1", "--compile", "false"])
+    assert (args.max_steps, args.lr, args.emb_dim, args.drop_rate, args.compile) == (7, 0.01, 32, 0.1, False)
+
+
+# ---------------------------------------------------------------- schedule and optimizer
+
+
+def test_lr_schedule_warmup_cosine_min():
+    cfg = TrainConfig(max_steps=110, warmup_steps=10, lr=1e-3, min_lr=1e-4)
+    assert [lr_at(s, cfg) for s in range(3)] == pytest.approx([1e-4, 2e-4, 3e-4])  # linear warmup
+    assert lr_at(9, cfg) == pytest.approx(1e-3) and lr_at(10, cfg) == pytest.approx(1e-3)  # peak
+    assert lr_at(60, cfg) == pytest.approx(5.5e-4)  # half way down the cosine: (lr + min_lr) / 2
+    assert lr_at(110, cfg) == pytest.approx(1e-4) and lr_at(500, cfg) == pytest.approx(1e-4)  # floor
+    after = [lr_at(s, cfg) for s in range(10, 111)]
+    assert all(a >= b for a, b in zip(after, after[1:], strict=False))  # never rises after warmup
+    assert lr_at(0, dataclasses.replace(cfg, warmup_steps=0)) == pytest.approx(1e-3)
+
+
+def test_weight_decay_only_on_matrices(model_cfg):
+    model = GPTModel(model_cfg)
+    opt = make_optimizer(model, small_cfg(weight_decay=0.1), torch.device("cpu"))
+    decay, no_decay = opt.param_groups
+    assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
+    names = {id(p): n for n, p in model.named_parameters()}
+    decayed = {names[id(p)] for p in decay["params"]}
+    plain = {names[id(p)] for p in no_decay["params"]}
+    assert {"tok_emb.weight", "pos_emb.weight", "blocks.0.attn.W_query.weight", "blocks.1.ff.fc_out.weight"} <= decayed
+    assert {"blocks.0.attn.W_query.bias", "blocks.0.norm1.weight", "blocks.0.norm1.bias", "final_norm.weight"} <= plain
+    assert all(p.dim() == 2 for p in decay["params"]) and all(p.dim() == 1 for p in no_decay["params"])
+    assert len(decayed) + len(plain) == len(names)  # every parameter once (the tied head is tok_emb)
