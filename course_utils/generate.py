@@ -14,7 +14,8 @@ decoder needs:
 
 ``generate_stream`` yields each step's tokens as they come (widgets, the CLI); ``generate``
 returns them all at once. The helpers ``top_k_filter``, ``top_p_filter`` and
-``next_token_distribution`` are the pieces the notebook plots.
+``next_token_distribution`` are the pieces the notebook plots. ``prepare_for_generation(model)``
+(optional) re-stores the weights in the memory layout that is fastest for one token at a time.
 
 Command line (streams text to the terminal as it is generated)::
 
@@ -348,21 +349,24 @@ def prepare_for_generation(model: nn.Module) -> nn.Module:
     stores its weight as (out, in) and computes ``x @ W.T``; on CPU that product ran slower here
     than with the weight stored as (in, out) (column-major ``W``), the layout Hugging Face's
     GPT-2 uses (``Conv1D``). Measured on GPT-2 small, 1 thread, batch 1 (see
-    benchmarks/RESULTS.md): the query/key/value, attention-output and first feed-forward layers
-    got faster with (in, out) storage, the second feed-forward layer (3072 -> 768) slower, so
-    only the former are changed. Whole generation: about 1.15x more tokens/s.
+    benchmarks/RESULTS.md): the output head (768 -> 50257, 14 ms -> 8 ms per token), the
+    query/key/value, attention-output and first feed-forward layers got faster with (in, out)
+    storage; the second feed-forward layer (3072 -> 768) got slower and is left as it is. The
+    output head shares its weight with the token embedding, which is then read column by column
+    (one row per token: cheap).
 
     The matrix products then add up in another order, so logits can differ from an unprepared
     model's in the last float bits (cached and uncached generation still agree with each other).
     Checkpoints are unaffected: ``save_checkpoint`` writes the same values.
     """
+    weights = [model.tok_emb.weight, model.out_head.weight]  # the same tensor when tied
+    for block in model.blocks:
+        attn, ff = block.attn, block.ff
+        weights += [attn.W_query.weight, attn.W_key.weight, attn.W_value.weight, attn.out_proj.weight, ff.fc_in.weight]
     with torch.no_grad():
-        for block in getattr(model, "blocks", []):
-            attn, ff = block.attn, block.ff
-            for lin in (attn.W_query, attn.W_key, attn.W_value, attn.out_proj, ff.fc_in):
-                w = lin.weight
-                if w.stride(0) != 1:  # still (out, in) row-major: re-lay out once
-                    w.data = w.data.t().contiguous().t()  # same shape and values, (in, out) in memory
+        for w in weights:
+            if w.stride(0) != 1:  # still row-major (out, in): re-lay out once
+                w.data = w.data.t().contiguous().t()  # same shape and values, (in, out) in memory
     return model
 
 

@@ -368,14 +368,23 @@ def test_cli_reports_bad_arguments_and_missing_files(tmp_path):
     assert bad.returncode != 0 and "temperature" in bad.stderr and "Traceback" not in bad.stderr
 
 
-def test_cli_without_checkpoint_explains_when_the_course_model_is_missing(tmp_path, monkeypatch):
-    try:
-        cu.load_course_model()
-        pytest.skip("the course model is shipped, so the message cannot appear")
-    except cu.AssetError:
-        pass
-    res = _cli("--prompt", "Hi", "--max-new-tokens", "2")
-    assert res.returncode != 0 and "--checkpoint" in res.stderr and "Traceback" not in res.stderr
+def test_cli_without_checkpoint_explains_when_the_course_model_is_missing(tmp_path):
+    import json
+    import os
+    import shutil
+
+    # an assets folder with the tokenizer but without the trained model
+    (tmp_path / "tokenizer").mkdir()
+    shutil.copy(REPO / "assets" / "tokenizer" / "gpt2.tiktoken", tmp_path / "tokenizer")
+    manifest = json.loads((REPO / "assets" / "MANIFEST.json").read_text())
+    manifest["files"] = [f for f in manifest["files"] if f["path"] == "tokenizer/gpt2.tiktoken"]
+    (tmp_path / "MANIFEST.json").write_text(json.dumps(manifest))
+    res = subprocess.run(
+        [sys.executable, "-m", "course_utils.generate", "--prompt", "Hi", "--max-new-tokens", "2"],
+        capture_output=True, text=True, timeout=120, cwd=REPO, env={**os.environ, "COURSE_ASSETS_DIR": str(tmp_path)},
+    )
+    assert res.returncode != 0 and "not available" in res.stderr and "--checkpoint" in res.stderr
+    assert "Traceback" not in res.stderr
 
 
 def test_prepare_for_generation_keeps_every_value(model, tmp_path):
@@ -390,6 +399,7 @@ def test_prepare_for_generation_keeps_every_value(model, tmp_path):
     assert all(torch.equal(before[k], after[k]) for k in before)
     assert model.blocks[0].attn.W_query.weight.stride() == (1, model.cfg.emb_dim)  # (in, out) in memory
     assert model.blocks[0].ff.fc_out.weight.is_contiguous()  # left as it was
+    assert model.tok_emb.weight.stride() == (1, VOCAB)
     assert model.out_head.weight is model.tok_emb.weight  # tying untouched
     assert torch.equal(generate(model, ids, 10), expected)
     assert torch.equal(generate(model, ids, 10, use_cache=False), generate(model, ids, 10))
