@@ -79,3 +79,21 @@ def test_every_asset_matches_manifest():
     assert all(e["source"] and e["licence"] and len(e["sha256"]) == 64 for e in entries)
     ranks = next(e for e in entries if e["path"] == "tokenizer/gpt2.tiktoken")
     assert ranks["sha256"] == tokenizer.GPT2_RANKS_SHA256
+
+
+def test_check_all_reports_unlisted_files_but_not_a_users_gpt2_download(tmp_path, monkeypatch, request):
+    (tmp_path / "tokenizer").mkdir()
+    shutil.copy(assets.ASSETS_DIR / "tokenizer" / "gpt2.tiktoken", tmp_path / "tokenizer")
+    manifest = assets.load_manifest()
+    manifest = {**manifest, "files": [f for f in manifest["files"] if f["path"] == "tokenizer/gpt2.tiktoken"]}
+    (tmp_path / "MANIFEST.json").write_text(__import__("json").dumps(manifest))
+    monkeypatch.setattr(assets, "ASSETS_DIR", tmp_path)
+    monkeypatch.setattr(assets, "MANIFEST_PATH", tmp_path / "MANIFEST.json")
+    assets.load_manifest.cache_clear()  # it caches the real manifest
+    request.addfinalizer(assets.load_manifest.cache_clear)
+    assert assets.check_all() == []
+    (tmp_path / "checkpoints" / "gpt2-124M").mkdir(parents=True)
+    (tmp_path / "checkpoints" / "gpt2-124M" / "model.safetensors").write_bytes(b"user's own download")
+    assert assets.check_all() == []  # the folder the README tells users to fill is theirs
+    (tmp_path / "checkpoints" / "stray.bin").write_bytes(b"?")
+    assert assets.check_all() == ["assets/checkpoints/stray.bin is not listed in assets/MANIFEST.json"]

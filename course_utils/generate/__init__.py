@@ -34,7 +34,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from .attention import KVCache
+from ..attention import KVCache
 
 __all__ = [
     "PreallocatedKVCache",
@@ -374,8 +374,8 @@ def prepare_for_generation(model: nn.Module) -> nn.Module:
 
 
 def _load_model(checkpoint: str | None, device: str):
-    from .assets import AssetError
-    from .weights import load_checkpoint, load_course_model
+    from ..assets import AssetError
+    from ..weights import load_checkpoint, load_course_model
 
     if checkpoint is not None:
         return load_checkpoint(checkpoint, device=device)
@@ -431,7 +431,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-cache", action="store_true", help="recompute everything each step (slow)")
     args = parser.parse_args(argv)
 
-    from .tokenizer import ENDOFTEXT_ID, get_tokenizer, text_to_ids
+    from ..tokenizer import ENDOFTEXT_ID, get_tokenizer, text_to_ids
 
     try:
         _check_sampling(args.temperature, args.top_k, args.top_p)
@@ -462,6 +462,3 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.flush()
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())
