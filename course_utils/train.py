@@ -388,6 +388,7 @@ def train(
         if d.main and out is not None:
             save_training_checkpoint(out / "latest.safetensors", model, optimizer, step, cfg, history, rng, command)
             atomic_write(out / "history.json", lambda tmp: Path(tmp).write_text(json.dumps(history, indent=1)))
+        _barrier(d)  # no process moves on (or exits) before the checkpoint is on disk
 
     def run_eval(step: int) -> None:
         if d.main:
@@ -585,8 +586,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.export and int(os.environ.get("RANK", "0")) == 0:
         export_model(result, args.export, model_cfg, cfg, command)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        import gc
+
         import torch.distributed as dist
 
+        # Shut down together, once nothing refers to the process group any more: a process that
+        # tore it down while the other was still writing, or with DDP's gloo work still alive,
+        # could abort at exit ("terminate called without an active exception", seen once in CI).
+        del result
+        gc.collect()
+        dist.barrier()
         dist.destroy_process_group()
     return 0
 
