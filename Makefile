@@ -54,6 +54,7 @@ execute: $(TOOLS)
 bench: $(TOOLS)
 	$(PY) benchmarks/bench_train.py
 	$(PY) benchmarks/bench_generate.py
+	$(PY) benchmarks/bench_memory.py
 
 lint: $(TOOLS)
 	$(VENV)/bin/ruff check course_utils tests benchmarks

@@ -27,3 +27,11 @@ def test_bench_generate_smoke():
     assert "all runs generate the same 3 tokens" in out  # the script checks the contenders agree
     assert "| run | tokens/s (median) | rounds (tokens/s) |" in out
     assert "ours cached / ours uncached" in out and "ours cached / transformers" in out
+
+
+def test_bench_memory_smoke():
+    out = _run("benchmarks/bench_memory.py", "--smoke")
+    assert "| case | model | weights (MiB) | peak above start of work (MiB) | ours / transformers |" in out
+    rows = [line for line in out.splitlines() if line.startswith("| smoke") or line.startswith("| generate")]
+    assert len(rows) == 5  # training: ours, transformers; generation: ours cached, ours uncached, transformers
+    assert all(float(row.split("|")[4]) > 0 for row in rows)  # every case measured a peak above its start
