@@ -25,8 +25,11 @@ $(TOOLS): $(BASE) requirements-test.txt
 	$(PIP) install -q -r requirements-test.txt
 	touch $@
 
+# JupyterLab refuses to start as root unless told; containers and cloud VMs often run as root.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root,)
+
 lab: $(BASE)
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(ROOT_FLAG)
 
 test: test-unit test-notebooks test-ddp test-ui
 	@echo "make test: all checks passed"
