@@ -58,3 +58,17 @@ def test_every_course_notebook_is_in_the_readme():
     for path in NOTEBOOKS:
         if path.parent.name == "notebooks":
             assert f"notebooks/{path.name}" in readme, f"README's notebook table lacks {path.name}"
+
+
+def test_make_lab_opens_jupyterlab_on_the_notebooks():
+    import os
+    import shutil
+    import subprocess
+
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    # -n: print the commands (install steps if needed, then JupyterLab) without running them
+    out = subprocess.run(["make", "-n", "lab"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    lab = [line for line in out.splitlines() if "jupyter lab" in line]
+    assert lab and "--notebook-dir=notebooks" in lab[-1], out
+    assert ("--allow-root" in lab[-1]) == (os.geteuid() == 0), lab[-1]  # root (containers) needs the flag
