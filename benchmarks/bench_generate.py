@@ -22,20 +22,10 @@ import statistics
 import time
 
 import torch
+from common import cpu_name  # benchmarks/common.py
 
 import course_utils as cu
 from course_utils.generate import generate, prepare_for_generation
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def timed(fn) -> tuple[float, torch.Tensor]:
@@ -58,7 +48,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     n = args.new_tokens
     print(f"threads: {torch.get_num_threads()}  torch {torch.__version__}  transformers {transformers.__version__}")
-    print(f"cpu: {cpu_model()}")
+    print(f"cpu: {cpu_name()}")
 
     torch.manual_seed(0)
     hf = transformers.GPT2LMHeadModel(transformers.GPT2Config()).eval()  # GPT-2 small, random weights
@@ -112,7 +102,7 @@ def main() -> None:
 
     print("\n--- markdown for benchmarks/RESULTS.md ---")
     print(
-        f"Machine: {cpu_model()}, {torch.get_num_threads()} thread(s), torch {torch.__version__}, "
+        f"Machine: {cpu_name()}, {torch.get_num_threads()} thread(s), torch {torch.__version__}, "
         f"transformers {transformers.__version__}, Python {platform.python_version()}.\n"
         f"GPT-2 small (124M, random weights, eval), prompt {args.prompt_tokens} tokens, {n} new tokens, "
         f"batch 1, greedy; median of {args.rounds} interleaved rounds (after one warm-up each); "

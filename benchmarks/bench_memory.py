@@ -53,18 +53,16 @@ def _child(case: dict) -> dict:
     torch.manual_seed(0)
     torch.set_num_threads(case["threads"])
     n_layers, emb_dim, n_heads, ctx, batch = case["shape"]
-    if case["impl"] == "ours":
-        import course_utils as cu
+    import course_utils as cu
 
+    if case["impl"] == "ours":
         cfg = cu.GPTConfig(context_length=ctx, emb_dim=emb_dim, n_heads=n_heads, n_layers=n_layers, drop_rate=0.0)
         model = cu.GPTModel(cfg)
         logits_of = lambda x: model(x)  # noqa: E731
     else:
-        import transformers
+        from common import hf_model  # benchmarks/common.py
 
-        hf_cfg = transformers.GPT2Config(n_positions=ctx, n_embd=emb_dim, n_layer=n_layers, n_head=n_heads,
-                                         resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
-        model = transformers.GPT2LMHeadModel._from_config(hf_cfg, attn_implementation="sdpa")
+        model = hf_model(cu.GPTConfig(context_length=ctx, emb_dim=emb_dim, n_heads=n_heads, n_layers=n_layers))
         logits_of = lambda x: model(input_ids=x).logits  # noqa: E731
     weights_mb = sum(p.numel() * p.element_size() for p in model.parameters()) / 2**20
     g = torch.Generator().manual_seed(1)

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import time
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from common import cpu_name, hf_model  # benchmarks/common.py
 
 import course_utils as cu
 from course_utils.data import TokenWindows, load_corpus
@@ -75,17 +75,6 @@ def matmul_gflops(n: int, repeats: int = 5) -> float:
         a @ b
         best = min(best, time.perf_counter() - t)
     return 2 * n**3 / best / 1e9
-
-
-def hf_model(cfg: cu.GPTConfig):
-    import transformers
-
-    hf_cfg = transformers.GPT2Config(
-        vocab_size=cfg.vocab_size, n_positions=cfg.context_length, n_embd=cfg.emb_dim, n_layer=cfg.n_layers,
-        n_head=cfg.n_heads, activation_function="gelu_new", layer_norm_epsilon=1e-5,
-        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
-    )
-    return transformers.GPT2LMHeadModel._from_config(hf_cfg, attn_implementation="sdpa")
 
 
 class Runner:
@@ -160,17 +149,6 @@ def profile(runners, data, top: int = 12) -> None:
         print("```")
         print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=top, max_name_column_width=40))
         print("```")
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def main() -> None:

@@ -49,11 +49,10 @@ class Corpus:
         ``max_tokens``: only the first that many (the same ids as ``token_ids(split)[:max_tokens]``,
         but only the plays needed are tokenised, which makes small runs start fast).
         """
-        if max_tokens is None:
-            return _token_ids(self, split)
-        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens <= 0:
+        if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int)
+                                       or max_tokens <= 0):
             raise ValueError(f"max_tokens must be a positive whole number or None, got {max_tokens!r}")
-        return _token_ids_prefix(self, split, max_tokens)
+        return _token_ids(self, split, max_tokens)
 
 
 @lru_cache(maxsize=1)
@@ -67,17 +66,8 @@ def load_corpus() -> Corpus:
     return Corpus(train_plays=train, val_plays=VAL_PLAYS, texts=texts, sha256=digest)
 
 
-@lru_cache(maxsize=4)
-def _token_ids(corpus: Corpus, split: str) -> torch.Tensor:
-    return _tokenize(corpus, split, None)
-
-
 @lru_cache(maxsize=8)
-def _token_ids_prefix(corpus: Corpus, split: str, max_tokens: int) -> torch.Tensor:
-    return _tokenize(corpus, split, max_tokens)
-
-
-def _tokenize(corpus: Corpus, split: str, max_tokens: int | None) -> torch.Tensor:
+def _token_ids(corpus: Corpus, split: str, max_tokens: int | None) -> torch.Tensor:
     tok = get_tokenizer()
     ids: list[int] = []
     for i, play in enumerate(corpus._plays(split)):

@@ -19,7 +19,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .model import GPTModel
+from .model import GPTModel, eval_mode
 
 GPT2_VOCAB_SIZE = 50257
 
@@ -52,15 +52,10 @@ def per_token_loss(model: GPTModel, ids: torch.Tensor) -> torch.Tensor:
             f"expected token ids of shape (T,) or (B, T) with T >= 2 (one token to read, one to predict), "
             f"got {tuple(ids.shape)}"
         )
-    batch = ids if ids.dim() == 2 else ids.unsqueeze(0)
-    was_training = model.training
-    model.eval()
-    try:
-        batch = batch.to(model.device)
+    batch = (ids if ids.dim() == 2 else ids.unsqueeze(0)).to(model.device)
+    with eval_mode(model):
         logits = model(batch[:, :-1])  # (B, T-1, V): predictions for tokens 1..T-1
-        losses = token_losses(logits, batch[:, 1:]).cpu()  # (B, T-1)
-    finally:
-        model.train(was_training)
+    losses = token_losses(logits, batch[:, 1:]).cpu()  # (B, T-1)
     return losses if ids.dim() == 2 else losses[0]
 
 
@@ -90,16 +85,12 @@ def text_loss(
     n = len(windows) if max_windows is None else min(len(windows), max_windows)
     if n < 1:
         raise ValueError(f"max_windows must be at least 1, got {max_windows}")
-    was_training = model.training
-    model.eval()
     total = 0.0
-    try:
+    with eval_mode(model):
         for start in range(0, n, batch_size):
             x, y = windows.batch(range(start, min(n, start + batch_size)))
             logits = model(x.to(model.device))
             total += token_losses(logits, y.to(model.device)).sum().item()
-    finally:
-        model.train(was_training)
     return total / (n * ctx)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -12,6 +14,34 @@ from .attention import KVCache
 from .block import TransformerBlock
 from .config import GPTConfig
 from .layers import LayerNorm
+
+
+def check_id_tensor(ids) -> None:
+    """Raise a clear ValueError unless ``ids`` is an integer tensor of shape (batch, tokens)."""
+    if not isinstance(ids, torch.Tensor):
+        raise ValueError(
+            f"expected a tensor of token ids, got {type(ids).__name__}; "
+            f"use course_utils.text_to_ids(text) or torch.tensor([[...]])"
+        )
+    if ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool:
+        raise ValueError(f"token ids must be integers, got dtype {ids.dtype}; convert with ids.long()")
+    if ids.dim() != 2:
+        hint = "; add a batch dimension with ids.unsqueeze(0)" if ids.dim() == 1 else ""
+        raise ValueError(f"expected ids of shape (batch, tokens), got {tuple(ids.shape)}{hint}")
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """``with eval_mode(model):`` runs the block in eval mode (no dropout), then puts the model back
+    in the mode it was in, even if the block raises."""
+    was_training = model.training
+    if was_training:  # already in eval mode: nothing to switch (cheap inside a generation loop)
+        model.eval()
+    try:
+        yield model
+    finally:
+        if was_training:
+            model.train()
 
 
 class GPTModel(nn.Module):
@@ -51,18 +81,7 @@ class GPTModel(nn.Module):
 
     def check_ids(self, ids: torch.Tensor, past: int = 0) -> None:
         """Raise a clear ValueError for input the model cannot take."""
-        if not isinstance(ids, torch.Tensor):
-            raise ValueError(
-                f"expected a tensor of token ids, got {type(ids).__name__}; "
-                f"use course_utils.text_to_ids(text) or torch.tensor([[...]])"
-            )
-        if ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool:
-            raise ValueError(
-                f"token ids must be integers, got dtype {ids.dtype}; convert with ids.long()"
-            )
-        if ids.dim() != 2:
-            hint = "; add a batch dimension with ids.unsqueeze(0)" if ids.dim() == 1 else ""
-            raise ValueError(f"expected ids of shape (batch, tokens), got {tuple(ids.shape)}{hint}")
+        check_id_tensor(ids)
         n = ids.shape[1]
         if n == 0:
             raise ValueError("got an empty sequence (0 tokens); give the model at least one token")

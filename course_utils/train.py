@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from .config import GPTConfig
 from .data import BatchSchedule, TokenWindows, load_corpus
-from .model import GPTModel
+from .model import GPTModel, eval_mode
 from .weights import atomic_write, copy_state_into, load_checkpoint, read_checkpoint, save_checkpoint
 
 # ---------------------------------------------------------------- settings
@@ -146,15 +146,13 @@ def loss_fn(model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor)
 @torch.no_grad()
 def evaluate(model: GPTModel, windows: TokenWindows, n_batches: int, batch_size: int, device) -> float:
     """Mean loss over the first ``n_batches`` batches of ``windows`` (fixed, so evaluations compare)."""
-    was_training = model.training
-    model.eval()
     n = min(len(windows), n_batches * batch_size)
     losses = []
-    for start in range(0, n, batch_size):
-        x, y = windows.batch(range(start, min(n, start + batch_size)))
-        with _autocast(device):
-            losses.append(loss_fn(model, x.to(device), y.to(device)).item() * len(x))
-    model.train(was_training)
+    with eval_mode(model):
+        for start in range(0, n, batch_size):
+            x, y = windows.batch(range(start, min(n, start + batch_size)))
+            with _autocast(device):
+                losses.append(loss_fn(model, x.to(device), y.to(device)).item() * len(x))
     return sum(losses) / n
 
 
@@ -470,12 +468,9 @@ def sample_text(
     from .generate import generate
     from .tokenizer import ids_to_text, text_to_ids
 
-    was_training = model.training
-    model.eval()
     ids = text_to_ids(prompt).to(model.device)
     generator = torch.Generator(device=model.device).manual_seed(seed) if temperature > 0 else None
-    out = generate(model, ids, n_tokens, temperature=temperature, top_k=top_k, generator=generator)
-    model.train(was_training)
+    out = generate(model, ids, n_tokens, temperature=temperature, top_k=top_k, generator=generator)  # in eval mode
     return ids_to_text(out[0])
 
 

@@ -29,12 +29,12 @@ import codecs
 import math
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import torch
 from torch import nn
 
 from ..attention import KVCache
+from ..model import check_id_tensor, eval_mode
 
 __all__ = [
     "PreallocatedKVCache",
@@ -76,16 +76,7 @@ def _prepare(model: nn.Module, ids, max_new_tokens, temperature, top_k, top_p, e
     _check_sampling(temperature, top_k, top_p)
     if not _is_int(max_new_tokens) or max_new_tokens < 0:
         raise ValueError(f"max_new_tokens must be a whole number >= 0, got {max_new_tokens!r}")
-    if not isinstance(ids, torch.Tensor):
-        raise ValueError(
-            f"expected a tensor of token ids, got {type(ids).__name__}; "
-            f"use course_utils.text_to_ids(text) or torch.tensor([[...]])"
-        )
-    if ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool:
-        raise ValueError(f"token ids must be integers, got dtype {ids.dtype}; convert with ids.long()")
-    if ids.dim() != 2:
-        hint = "; add a batch dimension with ids.unsqueeze(0)" if ids.dim() == 1 else ""
-        raise ValueError(f"expected ids of shape (batch, tokens), got {tuple(ids.shape)}{hint}")
+    check_id_tensor(ids)  # a prompt may be longer than the context, so not model.check_ids
     if ids.shape[0] == 0 or ids.shape[1] == 0:
         raise ValueError(
             f"the prompt is empty (shape {tuple(ids.shape)}); give at least one token per row, "
@@ -224,18 +215,6 @@ class PreallocatedKVCache(KVCache):
         return self.keys[layer], self.values[layer]
 
 
-@contextmanager
-def _eval_mode(model: nn.Module):
-    was_training = model.training
-    if was_training:
-        model.eval()
-    try:
-        yield
-    finally:
-        if was_training:
-            model.train()
-
-
 def _steps(
     model, ids, max_new_tokens, temperature, top_k, top_p, eos_id, generator, use_cache
 ) -> Iterator[torch.Tensor]:
@@ -244,7 +223,7 @@ def _steps(
     done = torch.zeros(ids.shape[0], dtype=torch.bool, device=ids.device)
     cache = None
     for step in range(max_new_tokens):
-        with _eval_mode(model), torch.inference_mode():
+        with eval_mode(model), torch.inference_mode():
             if not use_cache:
                 logits = model(seq)[:, -1, :]  # the whole window again, every step
             elif step == 0:

@@ -23,7 +23,7 @@ import torch
 
 from ..assets import AssetError
 from ..config import GPTConfig
-from ..model import GPTModel
+from ..model import GPTModel, eval_mode
 from ..tokenizer import get_tokenizer, text_to_ids
 from ..weights import load_course_model
 
@@ -71,12 +71,8 @@ def attention_weights(model: GPTModel, text: str) -> tuple[list[str], list[torch
     """Token labels of ``text`` and the attention weights of every layer, each (nh, T, T)."""
     ids = text_to_ids(text).to(model.device)
     ids = ids[:, -model.cfg.context_length :]
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         _, attention = model(ids, return_attention=True)
-    finally:
-        model.train(was_training)
     return token_labels(ids), [w[0].float().cpu() for w in attention]
 
 

@@ -22,6 +22,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from ..generate import _check_sampling, generate, next_token_distribution, sample_next_token
+from ..model import eval_mode
 from ..tokenizer import ENDOFTEXT_ID, get_tokenizer, text_to_ids
 
 __all__ = [
@@ -56,16 +57,11 @@ class Step:
 
 def _one_step(model, ids, k, temperature, top_k, top_p, generator, tok) -> tuple[Step, torch.Tensor]:
     ctx = model.cfg.context_length
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            logits = model(ids[:, -ctx:])[:, -1, :]  # (1, V)
-            # the table shows the model's own view (temperature 1, no filters) when greedy
-            shown = next_token_distribution(logits, temperature or 1.0, top_k, top_p)[0]
-            pick = int(sample_next_token(logits, temperature, top_k, top_p, generator)[0])
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.inference_mode():
+        logits = model(ids[:, -ctx:])[:, -1, :]  # (1, V)
+        # the table shows the model's own view (temperature 1, no filters) when greedy
+        shown = next_token_distribution(logits, temperature or 1.0, top_k, top_p)[0]
+        pick = int(sample_next_token(logits, temperature, top_k, top_p, generator)[0])
     probs, idx = torch.topk(shown, min(k, shown.numel()))
     candidates = [(tok.decode([int(i)]), float(p)) for p, i in zip(probs, idx, strict=True)]
     step = Step(
