@@ -325,12 +325,12 @@ def prepare_for_generation(model: nn.Module) -> nn.Module:
 
     Generating with a KV cache multiplies a single token vector by every weight matrix, a
     matrix-vector product limited by how fast the weights stream from memory. ``nn.Linear``
-    stores its weight as (out, in) and computes ``x @ W.T``; on CPU that product ran slower here
-    than with the weight stored as (in, out) (column-major ``W``), the layout Hugging Face's
-    GPT-2 uses (``Conv1D``). Measured on GPT-2 small, 1 thread, batch 1 (see
-    benchmarks/RESULTS.md): the output head (768 -> 50257, 14 ms -> 8 ms per token), the
-    query/key/value, attention-output and first feed-forward layers got faster with (in, out)
-    storage; the second feed-forward layer (3072 -> 768) got slower and is left as it is. The
+    stores its weight as (out, in) and computes ``x @ W.T``; on an AMD EPYC CPU (torch's MKL
+    build) that product ran slower than with the weight stored as (in, out) (column-major ``W``),
+    the layout Hugging Face's GPT-2 uses (``Conv1D``); on an Intel Xeon the gain was only 5%.
+    Measured on the AMD CPU, GPT-2 small, 1 thread, batch 1 (see benchmarks/RESULTS.md): the
+    output head (768 -> 50257, 14 ms -> 8 ms per token), the query/key/value, attention-output
+    and first feed-forward layers got faster with (in, out) storage; the second feed-forward layer (3072 -> 768) got slower and is left as it is. The
     output head shares its weight with the token embedding, which is then read column by column
     (one row per token: cheap).
 
