@@ -25,7 +25,8 @@ class GPTConfig:
     emb_dim         width of every token vector ("d_model")
     n_heads         attention heads per layer; emb_dim must divide evenly among them
     n_layers        transformer blocks stacked on top of each other
-    drop_rate       dropout probability used while training (GPT-2 used 0.1)
+    drop_rate       dropout probability used while training (0.1, as in GPT-1 and Hugging Face's
+                    GPT2Config; OpenAI's released GPT-2 code has no dropout)
     qkv_bias        whether the query/key/value projections have a bias (GPT-2: yes)
     """
 

@@ -2,7 +2,8 @@
 
 nbval compares only cells that have stored outputs from a run, so every code cell must have been
 executed; links between notebooks must resolve; nothing may load from the internet; and
-`nbval-ignore-output` is reserved for cells whose output truly varies (widgets, timings, training).
+`nbval-ignore-output` is reserved for cells whose output truly varies (widgets, timings, training,
+the versions and device of the machine).
 """
 
 import json
@@ -15,7 +16,10 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted(p for p in (ROOT / "notebooks").glob("**/*.ipynb") if ".ipynb_checkpoints" not in p.parts)
 LINK = re.compile(r"\]\(([^)\s]+\.ipynb)(#[^)]*)?\)")
 REMOTE_IMAGE = re.compile(r"!\[[^\]]*\]\(https?://|<img[^>]+src=[\"']https?://")
-VARYING = re.compile(r"(?i)widget|explorer|playground|stepper|interact|perf_counter|time\.|tokens/s|train|display\(")
+VARYING = re.compile(  # what may make a cell's output differ between runs or machines
+    r"(?i)widget|explorer|playground|stepper|interact|perf_counter|time\.|tokens/s|train|display\("
+    r"|__version__|sys\.version"
+)
 
 
 def _cells(path):
@@ -45,7 +49,7 @@ def test_notebook_file(path):
         if "raises-exception" not in tags:
             assert not errors, f"cell {i} stores an error: {errors[0]['ename'] if errors else ''}"
         if "nbval-ignore-output" in tags:
-            assert VARYING.search(src), f"cell {i} ignores its output but shows no widget, timing or training"
+            assert VARYING.search(src), f"cell {i} ignores its output but shows no widget, timing, training or version"
         for o in cell.get("outputs", []):
             text = "".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))
             assert "0x" not in text or "ADDRESS" in text or not re.search(r"0x[0-9a-f]{8,}", text), (
