@@ -14,7 +14,8 @@ class LayerNorm(nn.Module):
 
     y = (x - mean) / sqrt(var + eps) * weight + bias, with the biased variance (divide by n)
     over the last dimension and eps = 1e-5, as in GPT-2. ``F.layer_norm`` computes exactly
-    this in one fused kernel; ``tests/test_layers.py`` checks it against the formula.
+    this in one fused kernel; ``tests/test_model.py`` (``test_layer_norm_matches_formula_and_torch``)
+    checks it against the formula.
     """
 
     def __init__(self, emb_dim: int, eps: float = 1e-5):

@@ -71,6 +71,16 @@ def test_feed_forward_rejects_mistakes(capsys):
         assert capsys.readouterr().out.startswith("❌ feed_forward")
 
 
+def test_feed_forward_names_the_exact_gelu(capsys):
+    exact_gelu = lambda x, w1, b1, w2, b2: F.gelu(x @ w1.T + b1) @ w2.T + b2  # forgot approximate="tanh"
+    assert not check_feed_forward(exact_gelu)
+    out = capsys.readouterr().out
+    assert out.startswith("❌ feed_forward") and "exact GELU" in out and 'approximate="tanh"' in out
+    relu = lambda x, w1, b1, w2, b2: F.relu(x @ w1.T + b1) @ w2.T + b2  # other mistakes get no such hint
+    assert not check_feed_forward(relu)
+    assert "exact GELU" not in capsys.readouterr().out
+
+
 def test_feed_forward_checker_reports_crashes(capsys):
     untransposed = lambda x, w1, b1, w2, b2: cu.gelu_tanh(x @ w1 + b1) @ w2 + b2  # shape error
     assert not check_feed_forward(untransposed)

@@ -88,6 +88,14 @@ def test_contributions_reject_mistakes(capsys):
     assert "expected a pair" in out
 
 
+def test_contributions_name_the_old_stream_mistake(capsys):
+    assert not check_sublayer_contributions(ff_reads_old_stream)
+    out = capsys.readouterr().out
+    assert "ff_part" in out and "must read x + a" in out
+    assert not check_sublayer_contributions(skips_layer_norm)  # other mistakes get no such hint
+    assert "must read x + a" not in capsys.readouterr().out
+
+
 def test_checkers_leave_the_global_rng_alone():
     torch.manual_seed(7)
     before = torch.random.get_rng_state()

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 
 from ..layers import FeedForward
-from ._check import Case, run_checks
+from ._check import Case, compare, run_checks
 
 __all__ = ["check_ffn_parameter_count", "check_feed_forward"]
 
@@ -36,7 +37,7 @@ def check_feed_forward(fn: Callable) -> bool:
 
     Weights follow ``nn.Linear``'s layout: ``w_in`` is (hidden, emb_dim), ``w_out`` is (emb_dim, hidden).
     """
-    cases = []
+    cases, with_exact_gelu = [], {}
     with torch.random.fork_rng(devices=[]):  # build hidden cases without moving the notebook's RNG
         torch.manual_seed(2024)
         for desc, shape in [
@@ -48,6 +49,15 @@ def check_feed_forward(fn: Callable) -> bool:
             x = torch.randn(shape) * 2
             with torch.no_grad():
                 expected = ff(x)
+                with_exact_gelu[id(expected)] = ff.fc_out(F.gelu(ff.fc_in(x)))  # the likely slip
             weights = [p.detach().clone() for p in (ff.fc_in.weight, ff.fc_in.bias, ff.fc_out.weight, ff.fc_out.bias)]
             cases.append(Case(desc, args=(x, *weights), expected=expected))
-    return run_checks("feed_forward", fn, cases)
+
+    def comparer(got, expected):
+        problem = compare(got, expected)
+        if problem and compare(got, with_exact_gelu[id(expected)]) is None:
+            problem += "; this matches the exact GELU: did you use it? GPT-2 uses the tanh approximation"
+            problem += ' (approximate="tanh")'
+        return problem
+
+    return run_checks("feed_forward", fn, cases, comparer=comparer)

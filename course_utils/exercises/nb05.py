@@ -46,7 +46,8 @@ def check_residual_forward(fn: Callable) -> bool:
 
 
 class _Pair(tuple):
-    """(attention_part, ff_part), shown briefly in feedback."""
+    """(attention_part, ff_part), shown briefly in feedback. The expected pair also carries
+    ``ff_of_x``, what a feed-forward reading x instead of x + a would return (to name that slip)."""
 
     def __repr__(self) -> str:
         def show(t: Any) -> str:
@@ -63,6 +64,10 @@ def _compare_pair(got: Any, expected: tuple) -> str | None:
     for name, g, e in zip(("attention_part", "ff_part"), got, expected, strict=True):
         problem = compare(g, e)
         if problem:
+            ff_of_x = getattr(expected, "ff_of_x", None)  # the likely slip: ff(norm2(x))
+            if name == "ff_part" and ff_of_x is not None and compare(g, ff_of_x) is None:
+                problem += "; this is ff(norm2(x)): the feed-forward must read x + a (the stream after attention)"
+                problem += ", not x"
             return f"{name}: {problem}"
     return None
 
@@ -91,8 +96,9 @@ def check_sublayer_contributions(fn: Callable) -> bool:
                     p.normal_(0.0, 0.3)
             x = torch.randn(shape) * 2
             with torch.no_grad():
-                expected = _contributions(x, block)
-            cases.append(Case(desc, args=(x, block), expected=_Pair(expected)))
+                expected = _Pair(_contributions(x, block))
+                expected.ff_of_x = block.ff(block.norm2(x))
+            cases.append(Case(desc, args=(x, block), expected=expected))
 
     def safe(x, block):
         with torch.no_grad():
