@@ -251,6 +251,17 @@ def test_temperature_sharpens_and_flattens():
     assert next_token_distribution(logits, 0.0).tolist() == [[1.0, 0.0, 0.0]]  # greedy
 
 
+def test_a_tiny_temperature_approaches_greedy_without_overflow():
+    # logits / 1e-30 overflows float32 to inf, and softmax of inf is nan: the shift avoids it
+    logits = torch.tensor([[2.0, 1.0, 0.0], [-5.0, 3.0, 2.9]])
+    for t in (1e-30, 1e-45):
+        probs = next_token_distribution(logits, t)
+        assert torch.isfinite(probs).all()
+        assert probs.tolist() == [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]
+        g = torch.Generator().manual_seed(0)
+        assert sample_next_token(logits, t, generator=g).tolist() == [0, 1]
+
+
 def test_sample_next_token_shapes_and_greedy():
     logits = torch.tensor([[0.0, 5.0, 1.0], [3.0, 0.0, 1.0]])
     assert sample_next_token(logits).tolist() == [1, 0]

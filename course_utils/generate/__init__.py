@@ -157,7 +157,10 @@ def next_token_distribution(
     if temperature == 0:
         top = logits.argmax(dim=-1, keepdim=True)
         return torch.zeros_like(logits).scatter_(-1, top, 1.0)
-    logits = logits / temperature
+    scaled = logits / temperature
+    if torch.isposinf(scaled).any():  # a tiny temperature overflowed float32: shift the logits first
+        scaled = (logits - logits.amax(dim=-1, keepdim=True)) / temperature  # same softmax, no overflow
+    logits = scaled
     if top_k is not None:
         logits = top_k_filter(logits, top_k)
     probs = torch.softmax(logits, dim=-1)
