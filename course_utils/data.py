@@ -19,6 +19,7 @@ from functools import lru_cache
 import torch
 
 from .assets import asset_path, load_manifest
+from .model import check_id_tensor
 from .tokenizer import ENDOFTEXT_ID, get_tokenizer
 
 # Held out for validation: one tragedy and one comedy, never trained on.
@@ -89,13 +90,14 @@ class TokenWindows(torch.utils.data.Dataset):
         stride = context_length if stride is None else stride
         if context_length <= 0 or stride <= 0:
             raise ValueError(f"context_length and stride must be positive, got {context_length}, {stride}")
-        ids = torch.as_tensor(ids, dtype=torch.long).flatten()
+        ids = torch.as_tensor(ids).flatten()
         if len(ids) < context_length + 1:
             raise ValueError(
                 f"the text has {len(ids)} tokens, fewer than one window needs (context_length + 1 = "
                 f"{context_length + 1}); use more text or a shorter context_length"
             )
-        self.ids = ids
+        check_id_tensor(ids.unsqueeze(0))  # integers (float ids would be silently truncated)
+        self.ids = ids.long()
         self.context_length = context_length
         self.stride = stride
         self.starts = range(0, len(ids) - context_length, stride)

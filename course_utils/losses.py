@@ -80,7 +80,9 @@ def text_loss(
     """
     from .data import TokenWindows
 
-    ctx = context_length or model.cfg.context_length
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
+    ctx = model.cfg.context_length if context_length is None else context_length
     windows = TokenWindows(ids, ctx, stride)
     n = len(windows) if max_windows is None else min(len(windows), max_windows)
     if n < 1:

@@ -85,6 +85,9 @@ class GPTModel(nn.Module):
         n = ids.shape[1]
         if n == 0:
             raise ValueError("got an empty sequence (0 tokens); give the model at least one token")
+        if ids.shape[0] == 0:
+            raise ValueError(f"got an empty batch (0 rows, shape {tuple(ids.shape)}); give the model at least one "
+                             f"sequence, e.g. ids of shape (1, tokens)")
         ctx = self.cfg.context_length
         if past + n > ctx:
             seen = f"{n} tokens" if past == 0 else f"{n} new tokens after {past} cached ones"

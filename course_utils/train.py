@@ -17,8 +17,10 @@ import dataclasses
 import json
 import math
 import os
+import re
 import shlex
 import sys
+import tempfile
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -29,6 +31,7 @@ import torch.nn.functional as F
 
 from .config import GPTConfig
 from .data import BatchSchedule, TokenWindows, load_corpus
+from .generate import _check_sampling, _is_int, _is_number
 from .model import GPTModel, eval_mode
 from .weights import atomic_write, copy_state_into, load_checkpoint, read_checkpoint, save_checkpoint
 
@@ -66,15 +69,44 @@ class TrainConfig:
     def __post_init__(self):
         for name in ("max_steps", "batch_size", "warmup_steps", "eval_batches"):
             v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < (0 if name == "warmup_steps" else 1):
+            if not _is_int(v) or v < (0 if name == "warmup_steps" else 1):
                 raise ValueError(f"TrainConfig.{name} must be a positive whole number, got {v!r}")
+        for name in ("eval_interval", "sample_interval", "checkpoint_interval", "sample_tokens"):
+            v = getattr(self, name)
+            if not _is_int(v) or v < 0:
+                raise ValueError(f"TrainConfig.{name} must be a whole number >= 0, got {v!r}")
+        for name in ("micro_batch_size", "stride", "max_train_tokens"):
+            v = getattr(self, name)
+            if v is not None and (not _is_int(v) or v <= 0):
+                raise ValueError(f"TrainConfig.{name} must be a positive whole number or None, got {v!r}")
         micro = self.micro_batch_size
         if micro is not None and (micro <= 0 or self.batch_size % micro):
             raise ValueError(
                 f"micro_batch_size ({self.micro_batch_size}) must be positive and divide batch_size ({self.batch_size})"
             )
+        if not (_is_number(self.lr) and _is_number(self.min_lr)):
+            raise ValueError(f"lr and min_lr must be finite numbers, got lr={self.lr!r}, min_lr={self.min_lr!r}")
         if not 0 < self.min_lr <= self.lr:
             raise ValueError(f"need 0 < min_lr <= lr, got min_lr={self.min_lr}, lr={self.lr}")
+        for name in ("weight_decay", "grad_clip"):
+            v = getattr(self, name)
+            if not _is_number(v) or v < 0:
+                raise ValueError(f"TrainConfig.{name} must be a number >= 0 (0: off), got {v!r}")
+        for name in ("beta1", "beta2"):
+            v = getattr(self, name)
+            if not _is_number(v) or not 0 <= v < 1:
+                raise ValueError(f"TrainConfig.{name} must be a number with 0 <= {name} < 1, got {v!r}")
+        try:
+            _check_sampling(self.sample_temperature, self.sample_top_k, None)
+        except ValueError as e:
+            raise ValueError(f"TrainConfig sample_temperature / sample_top_k: {e}") from None
+        if not isinstance(self.sample_prompt, str) or not self.sample_prompt:
+            raise ValueError(f"TrainConfig.sample_prompt must be a non-empty string, got {self.sample_prompt!r}")
+        if not _is_int(self.seed):
+            raise ValueError(f"TrainConfig.seed must be a whole number, got {self.seed!r}")
+        if not isinstance(self.compile, bool):
+            raise ValueError(f"TrainConfig.compile must be True or False, got {self.compile!r}")
+        check_device_name(self.device)
 
 
 # Named runs. "course" is the command that trained the shipped model (assets/checkpoints/).
@@ -108,9 +140,27 @@ def preset(name: str) -> tuple[GPTConfig, TrainConfig]:
 # ---------------------------------------------------------------- pieces of the loop
 
 
-def pick_device(name: str = "auto") -> torch.device:
+def check_device_name(name) -> None:
+    """Raise a clear ValueError unless ``name`` is auto, cpu, cuda, cuda:N or mps."""
+    if isinstance(name, str) and (name in ("auto", "cpu", "cuda", "mps") or re.fullmatch(r"cuda:\d+", name)):
+        return
+    raise ValueError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps")
+
+
+def pick_device(name: str | torch.device = "auto") -> torch.device:
+    """The device called ``name``, which must exist on this machine; auto = cuda > mps > cpu."""
+    name = str(name)  # a torch.device works too
+    check_device_name(name)
     if name != "auto":
-        return torch.device(name)
+        device = torch.device(name)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device {name!r}: there is no CUDA GPU here; use --device cpu (device='cpu')")
+        if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+            raise ValueError(f"device {name!r}: this machine has only {torch.cuda.device_count()} CUDA GPU(s), "
+                             f"cuda:0 .. cuda:{torch.cuda.device_count() - 1}")
+        if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            raise ValueError(f"device {name!r}: MPS (Apple GPU) is not available here; use --device cpu (device='cpu')")
+        return device
     if torch.cuda.is_available():
         return torch.device("cuda")
     if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
@@ -247,11 +297,13 @@ def save_training_checkpoint(path, model, optimizer, step, train_cfg, history, r
 
 
 # Settings that decide what a run computes: a resumed run must use the checkpoint's values, or
-# it would not continue the same run. (max_steps may change: that extends or shortens the
-# schedule on purpose; the rest, e.g. eval/sample/checkpoint intervals or the device, may differ.)
+# it would not continue the same run. (micro_batch_size changes only the order in which the
+# gradient is summed, but then the weights differ in the last bits: not an exact continuation.
+# max_steps may change: that extends or shortens the schedule on purpose; the rest, e.g.
+# eval/sample/checkpoint intervals or the device, may differ.)
 RESUME_MUST_MATCH = (
-    "batch_size", "lr", "min_lr", "warmup_steps", "weight_decay", "beta1", "beta2", "grad_clip",
-    "stride", "seed", "max_train_tokens",
+    "batch_size", "micro_batch_size", "lr", "min_lr", "warmup_steps", "weight_decay", "beta1", "beta2",
+    "grad_clip", "stride", "seed", "max_train_tokens",
 )
 
 
@@ -310,12 +362,17 @@ def train(
     """Train a GPTModel from scratch (or resume) and return it with its loss history.
 
     ``train_ids`` / ``val_ids``: 1-D token streams (default: the shipped Shakespeare corpus).
-    ``out_dir``: where ``latest.safetensors`` (rolling checkpoint) and ``history.json`` go.
+    ``out_dir``: where ``latest.safetensors`` (rolling checkpoint) and ``history.json`` go; a
+    folder that already holds a run is refused unless ``resume`` is given (nothing is overwritten).
     ``resume``: a checkpoint written by this function; the run continues exactly where it was.
     ``stop_at``: stop after this step (checkpointing there) although the schedule runs to
     ``max_steps``; resuming later continues exactly as if the run had never stopped.
     Under ``torchrun`` every process calls this; rank 0 alone writes files and prints.
+    A loss that turns NaN or infinite stops the run with a ValueError before it updates the weights
+    or overwrites a checkpoint.
     """
+    if stop_at is not None and (not _is_int(stop_at) or stop_at < 1):
+        raise ValueError(f"stop_at must be a whole number >= 1 (the step to stop after), got {stop_at!r}")
     d, device = init_distributed(cfg.device)
     if train_ids is None or val_ids is None:
         corpus = load_corpus()
@@ -338,6 +395,12 @@ def train(
         ckpt = read_checkpoint(resume)
         _check_resumable(ckpt, resume, model_cfg, cfg)
         start_step, history = ckpt.meta["step"], ckpt.meta["history"]
+        if stop_at is not None and stop_at <= start_step:
+            raise ValueError(f"stop_at={stop_at}, but {resume} is already at step {start_step}; pass a later "
+                             f"stop_at, or none to train on to max_steps ({cfg.max_steps})")
+    out = Path(out_dir) if out_dir is not None else None
+    if out is not None and d.main:
+        _check_out_dir(out, resuming=resume is not None)
     # Every invocation that contributed to this run, with the thread count it ran at.
     history.setdefault("runs", []).append(
         {"command": command, "from_step": start_step, "threads": torch.get_num_threads(), "world_size": d.world_size}
@@ -379,8 +442,6 @@ def train(
     if cfg.compile:
         net = torch.compile(net)
 
-    out = Path(out_dir) if out_dir is not None else None
-
     def checkpoint(step: int) -> None:
         rng = _gather_rng_states(d)  # a collective: every process takes part
         if d.main and out is not None:
@@ -417,6 +478,7 @@ def train(
 
         bar = tqdm(total=cfg.max_steps, initial=start_step, desc="training", unit="step")
     tokens_per_step = cfg.batch_size * model_cfg.context_length
+    last_good = (resume, start_step) if resume is not None else None  # the newest checkpoint of this run
     end = cfg.max_steps if stop_at is None else min(stop_at, cfg.max_steps)
     t0 = time.perf_counter()
     for step in range(start_step, end):
@@ -435,6 +497,14 @@ def train(
                 loss.backward()
             loss_sum += loss.item()
         loss_sum = _mean_over_processes(loss_sum, d)  # the loss of the global batch, for the log
+        if not math.isfinite(loss_sum):  # diverged: stop before the weights (and checkpoints) turn to NaN
+            if bar is not None:
+                bar.close()
+            kept = "no checkpoint had been written"
+            if last_good is not None:
+                kept = f"the last good checkpoint, {last_good[0]} (step {last_good[1]}), was kept"
+            raise ValueError(f"the loss became {loss_sum} at step {step + 1} (lr {lr:.3g}): training diverged; "
+                             f"{kept}; lower --lr (TrainConfig.lr) and start again")
         if cfg.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         optimizer.step()
@@ -450,6 +520,8 @@ def train(
             run_sample(done)
         if cfg.checkpoint_interval and done % cfg.checkpoint_interval == 0 or done == end:
             checkpoint(done)
+            if out is not None:
+                last_good = (out / "latest.safetensors", done)
     if bar is not None:
         bar.close()
     if d.main and progress and end > start_step:
@@ -508,6 +580,21 @@ def export_model(result: TrainResult, path, model_cfg: GPTConfig, cfg: TrainConf
     return record
 
 
+def _check_out_dir(out: Path, resuming: bool) -> None:
+    """Before training: refuse to overwrite a run, and make sure checkpoints can be written to ``out``."""
+    if not resuming and (out / "latest.safetensors").exists():
+        raise ValueError(
+            f"{out}/latest.safetensors exists; pass resume={str(out / 'latest.safetensors')!r} to continue "
+            f"it, or another out_dir (nothing was overwritten)"
+        )
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as e:
+        raise ValueError(f"cannot write checkpoints to {out}: {e}; pass another --out (out_dir)") from None
+
+
 def _mean_over_processes(value: float, d: Dist) -> float:
     if not d.active:
         return value
@@ -561,25 +648,29 @@ def _bool(s: str) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = _parser().parse_args(argv)
-    model_cfg, cfg = preset(args.preset)
-    model_over = {k: getattr(args, k) for k in ("context_length", "emb_dim", "n_heads", "n_layers", "drop_rate")}
-    model_cfg = model_cfg.replace(**{k: v for k, v in model_over.items() if v is not None})
-    train_over = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
-    cfg = dataclasses.replace(cfg, **{k: v for k, v in train_over.items() if v is not None})
-    out = Path(args.out or f"runs/{args.preset}")
-    resume = out / "latest.safetensors" if args.resume else None
-    if resume is not None and not resume.exists():
-        raise SystemExit(f"--resume: no checkpoint at {resume}")
-    if resume is None and (out / "latest.safetensors").exists():
-        raise SystemExit(
-            f"{out}/latest.safetensors exists; pass --resume to continue it, or --out another folder "
-            f"(nothing was overwritten)"
-        )
-    command = "python -m course_utils.train " + shlex.join(argv)
-    result = train(model_cfg, cfg, out_dir=out, resume=resume, command=command, stop_at=args.stop_at)
-    if args.export and int(os.environ.get("RANK", "0")) == 0:
-        export_model(result, args.export, model_cfg, cfg, command)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:  # bad settings, data or checkpoints: one line naming the problem, not a traceback
+        model_cfg, cfg = preset(args.preset)
+        model_over = {k: getattr(args, k) for k in ("context_length", "emb_dim", "n_heads", "n_layers", "drop_rate")}
+        model_cfg = model_cfg.replace(**{k: v for k, v in model_over.items() if v is not None})
+        train_over = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
+        cfg = dataclasses.replace(cfg, **{k: v for k, v in train_over.items() if v is not None})
+        out = Path(args.out or f"runs/{args.preset}")
+        resume = out / "latest.safetensors" if args.resume else None
+        if resume is not None and not resume.exists():
+            raise SystemExit(f"--resume: no checkpoint at {resume}")
+        if resume is None and (out / "latest.safetensors").exists():
+            raise SystemExit(
+                f"{out}/latest.safetensors exists; pass --resume to continue it, or --out another folder "
+                f"(nothing was overwritten)"
+            )
+        command = "python -m course_utils.train " + shlex.join(argv)
+        result = train(model_cfg, cfg, out_dir=out, resume=resume, command=command, stop_at=args.stop_at)
+        if args.export and int(os.environ.get("RANK", "0")) == 0:
+            export_model(result, args.export, model_cfg, cfg, command)
+    except ValueError as e:  # AssetError (a missing or damaged shipped file) is a ValueError too
+        parser.exit(2, f"error: {e}\n")
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         import gc
 

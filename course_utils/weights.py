@@ -189,6 +189,19 @@ def save_checkpoint(
     ``dtype`` (e.g. ``torch.bfloat16``) stores the model's floating-point weights in that type;
     they are cast back to the model's type when loaded.
     """
+    if not isinstance(model, GPTModel):
+        raise ValueError(f"save_checkpoint saves a GPTModel, got {type(model).__name__}")
+    if model.out_head.weight is not model.tok_emb.weight:
+        raise ValueError(
+            "out_head is not tied to tok_emb; course checkpoints store GPT-2's tied layout (one matrix for "
+            "both), so the head would be lost; tie it again with model.out_head.weight = model.tok_emb.weight, "
+            "or save model.state_dict() with safetensors.torch.save_file yourself"
+        )
+    if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise ValueError(
+            f"dtype must be a floating-point type such as torch.bfloat16 or torch.float16 (or None to keep "
+            f"the model's), got {dtype}: other types would round the weights away"
+        )
     tensors = {}
     for name, t in model.state_dict().items():
         if name == TIED_KEY:  # the same tensor as tok_emb.weight
@@ -260,6 +273,9 @@ def load_checkpoint(
 
     The model is returned in eval mode on ``device``.
     """
+    from .train import pick_device  # here, not at the top: train imports this module
+
+    device = pick_device(device)  # an unknown or absent device: a clear ValueError
     ckpt = read_checkpoint(path)
     if model is None:
         model = GPTModel(ckpt.config)

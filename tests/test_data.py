@@ -111,6 +111,17 @@ def test_text_shorter_than_one_window_is_a_clear_error():
         TokenWindows(torch.arange(50), context_length=8, stride=0)
 
 
+def test_windows_refuse_float_ids():
+    """Float ids would be truncated to other tokens without a word: 2.7 -> 2."""
+    with pytest.raises(ValueError, match=r"token ids must be integers, got dtype torch.float32; convert with ids.long\(\)"):
+        TokenWindows(torch.arange(50).float() + 0.7, context_length=8)
+    with pytest.raises(ValueError, match="must be integers, got dtype torch.bool"):
+        TokenWindows(torch.ones(50, dtype=torch.bool), context_length=8)
+    w = TokenWindows(list(range(50)), context_length=8)  # plain lists and other integer types are fine
+    assert w.ids.dtype == torch.long
+    assert torch.equal(TokenWindows(torch.arange(50, dtype=torch.int32), 8).ids, w.ids)
+
+
 # ---------------------------------------------------------------- batch schedule
 
 

@@ -91,6 +91,16 @@ def test_text_loss_is_the_mean_over_windows(model):
     assert text_loss(model, ids, context_length=8, stride=16) == pytest.approx(expected_spread, abs=1e-5)
 
 
+def test_text_loss_rejects_bad_input(model):
+    ids = torch.randint(0, 50257, (100,))
+    with pytest.raises(ValueError, match="token ids must be integers"):
+        text_loss(model, ids.float())
+    with pytest.raises(ValueError, match="batch_size must be a whole number >= 1, got 0"):
+        text_loss(model, ids, batch_size=0)
+    with pytest.raises(ValueError, match="context_length and stride must be positive, got 0"):
+        text_loss(model, ids, context_length=0)  # not silently the model's context length
+
+
 def test_perplexity_and_uniform_loss():
     assert uniform_loss(50257) == pytest.approx(10.8249, abs=1e-4)
     assert uniform_loss() == uniform_loss(50257)

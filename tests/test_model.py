@@ -115,6 +115,8 @@ def test_bad_inputs_give_clear_errors(tiny_cfg):
         model(torch.tensor([1, 2, 3]))
     with pytest.raises(ValueError, match="empty sequence"):
         model(torch.zeros(1, 0, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"empty batch \(0 rows, shape \(0, 5\)\)"):
+        model(torch.zeros(0, 5, dtype=torch.long))
     with pytest.raises(ValueError, match="expected a tensor"):
         model([[1, 2, 3]])
     with pytest.raises(ValueError, match="needs a GPTConfig"):

@@ -8,6 +8,9 @@ the output layer stays tiny.
 import dataclasses
 import math
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -136,6 +139,21 @@ def test_crash_while_writing_keeps_the_previous_checkpoint(model_cfg, streams, t
     assert run(model_cfg, cfg, streams, out, resume=out / "latest.safetensors").step == 4  # and it still resumes
 
 
+def test_diverging_run_stops_and_keeps_the_last_good_checkpoint(model_cfg, streams, tmp_path):
+    """A learning rate far too high turns the loss into NaN within a few steps: training stops there,
+    before a NaN update or checkpoint, and the checkpoint of step 2 stays as it was."""
+    out = tmp_path / "run"
+    cfg = small_cfg(max_steps=12, lr=1e4, min_lr=1e3, eval_interval=0, checkpoint_interval=2)
+    with pytest.raises(ValueError, match=r"loss became nan at step 3 \(lr 1e\+04\): training diverged; the last "
+                                         r"good checkpoint, .*latest.safetensors \(step 2\), was kept; lower --lr"):
+        run(model_cfg, cfg, streams, out)
+    ckpt = read_checkpoint(out / "latest.safetensors")
+    assert ckpt.meta["step"] == 2 and len(ckpt.meta["history"]["steps"]) == 2
+    assert all(torch.isfinite(t).all() for t in [*ckpt.state_dict.values(), *ckpt.extra_tensors.values()])
+    with pytest.raises(ValueError, match="no checkpoint had been written"):  # nowhere to save, nothing saved
+        run(model_cfg, cfg, streams)
+
+
 # ---------------------------------------------------------------- bad input
 
 
@@ -160,7 +178,8 @@ def test_resume_with_another_model_config_names_the_field(model_cfg, streams, sa
 def test_resume_with_other_training_settings_names_the_field(model_cfg, streams, saved_run):
     before = files_of(saved_run)
     for change, message in [({"batch_size": 16}, r"batch_size: 8 vs 16"), ({"seed": 7}, r"seed: 123 vs 7"),
-                            ({"lr": 1e-3}, r"lr: 0.003 vs 0.001")]:
+                            ({"lr": 1e-3}, r"lr: 0.003 vs 0.001"),
+                            ({"micro_batch_size": 8}, r"micro_batch_size: 4 vs 8")]:
         with pytest.raises(ValueError, match=r"other training settings \(" + message):
             run(model_cfg, small_cfg(max_steps=4, **change), streams, saved_run,
                 resume=saved_run / "latest.safetensors")
@@ -206,12 +225,69 @@ def test_text_shorter_than_one_window(model_cfg, streams, tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+def test_train_refuses_to_overwrite_a_run(model_cfg, streams, tmp_path):
+    out = tmp_path / "run"
+    run(model_cfg, small_cfg(max_steps=2, eval_interval=0), streams, out)
+    before = files_of(out)
+    with pytest.raises(ValueError, match="latest.safetensors exists; pass resume=.* to continue it, or another "
+                                         r"out_dir \(nothing was overwritten\)"):
+        run(model_cfg, small_cfg(max_steps=2, eval_interval=0), streams, out)
+    assert files_of(out) == before
+
+
+def test_unwritable_out_dir_is_refused_before_training(model_cfg, streams, tmp_path, monkeypatch):
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("not a folder")
+    with pytest.raises(ValueError, match=f"cannot write checkpoints to {not_a_folder}: .*; pass another --out"):
+        run(model_cfg, small_cfg(), streams, not_a_folder)
+    assert not_a_folder.read_text() == "not a folder"
+
+    def refuse(*args, **kwargs):  # a read-only folder (chmod does not stop root, so simulated)
+        raise PermissionError(13, "Permission denied (simulated)")
+
+    monkeypatch.setattr(train_mod.tempfile, "TemporaryFile", refuse)
+    monkeypatch.setattr(train_mod, "GPTModel", None)  # the check comes before the model is even built
+    with pytest.raises(ValueError, match="cannot write checkpoints to .*Permission denied"):
+        run(model_cfg, small_cfg(), streams, tmp_path / "read_only")
+
+
+def test_bad_stop_at(model_cfg, streams, saved_run):
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="stop_at must be a whole number >= 1"):
+            run(model_cfg, small_cfg(), streams, stop_at=bad)
+    before = files_of(saved_run)
+    with pytest.raises(ValueError, match=r"stop_at=1, but .* is already at step 1; pass a later stop_at"):
+        run(model_cfg, small_cfg(max_steps=4, eval_interval=0), streams, saved_run,
+            resume=saved_run / "latest.safetensors", stop_at=1)
+    assert files_of(saved_run) == before
+
+
 @pytest.mark.parametrize(
     ("kw", "message"),
     [({"batch_size": 0}, "batch_size must be a positive whole number, got 0"),
      ({"max_steps": 0}, "max_steps must be a positive whole number"),
      ({"micro_batch_size": 3}, r"micro_batch_size \(3\) must be positive and divide batch_size \(8\)"),
-     ({"min_lr": 1e-2}, "need 0 < min_lr <= lr")],
+     ({"min_lr": 1e-2}, "need 0 < min_lr <= lr"),
+     ({"micro_batch_size": 2.0}, "micro_batch_size must be a positive whole number or None, got 2.0"),
+     ({"stride": 0}, "stride must be a positive whole number or None"),
+     ({"max_train_tokens": -5}, "max_train_tokens must be a positive whole number or None"),
+     ({"lr": math.inf}, "lr and min_lr must be finite numbers, got lr=inf"),
+     ({"lr": math.nan}, "lr and min_lr must be finite numbers"),
+     ({"eval_interval": -1}, "eval_interval must be a whole number >= 0"),
+     ({"checkpoint_interval": 2.5}, "checkpoint_interval must be a whole number >= 0"),
+     ({"sample_interval": -1}, "sample_interval must be a whole number >= 0"),
+     ({"sample_tokens": -1}, "sample_tokens must be a whole number >= 0"),
+     ({"sample_temperature": -1.0}, "sample_temperature / sample_top_k: temperature must be a number >= 0"),
+     ({"sample_top_k": 0}, "sample_top_k: top_k must be a whole number >= 1"),
+     ({"sample_prompt": ""}, "sample_prompt must be a non-empty string"),
+     ({"grad_clip": -1.0}, "grad_clip must be a number >= 0"),
+     ({"grad_clip": None}, "grad_clip must be a number >= 0"),
+     ({"weight_decay": -0.1}, "weight_decay must be a number >= 0"),
+     ({"beta1": 1.5}, "beta1 must be a number with 0 <= beta1 < 1"),
+     ({"beta2": 1.0}, "beta2 must be a number with 0 <= beta2 < 1"),
+     ({"seed": 1.5}, "seed must be a whole number"),
+     ({"compile": "maybe"}, "compile must be True or False"),
+     ({"device": "gpu"}, "unknown device 'gpu'; use auto, cpu, cuda, cuda:N or mps")],
 )
 def test_train_config_bad_input(kw, message):
     with pytest.raises(ValueError, match=message):
@@ -230,6 +306,61 @@ def test_cli_refuses_to_overwrite_a_run(tmp_path):
     with pytest.raises(SystemExit, match="--resume: no checkpoint at"):
         train_mod.main(["--preset", "tiny", "--out", str(tmp_path / "new"), "--resume"])
     assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [(["--n-heads", "5"], "must be divisible by n_heads"),
+     (["--batch-size", "0"], "batch_size must be a positive whole number"),
+     (["--lr", "-1"], "need 0 < min_lr <= lr"),
+     (["--device", "gpu"], "unknown device 'gpu'"),
+     (["--stop-at", "0"], "stop_at must be a whole number >= 1")],
+)
+def test_cli_bad_flag_is_one_line_not_a_traceback(flags, message, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        train_mod.main(["--preset", "tiny", "--out", str(tmp_path / "run"), *flags])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+    assert not (tmp_path / "run").exists()
+
+
+def test_cli_errors_inside_training_are_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SystemExit) as exc:
+        train_mod.main(["--preset", "tiny", "--out", str(tmp_path / "a"), "--device", "cuda"])
+    assert exc.value.code == 2 and "there is no CUDA GPU here; use --device cpu" in capsys.readouterr().err
+
+    def diverge(*args, **kwargs):
+        raise ValueError("the loss became nan at step 3 (lr 10): training diverged; lower --lr")
+
+    monkeypatch.setattr(train_mod, "train", diverge)
+    with pytest.raises(SystemExit) as exc:
+        train_mod.main(["--preset", "tiny", "--out", str(tmp_path / "b")])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err == "error: the loss became nan at step 3 (lr 10): training diverged; lower --lr\n"
+
+
+def test_cli_bad_flag_from_a_terminal(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "course_utils.train", "--preset", "tiny", "--n-heads", "5",
+                           "--out", str(tmp_path / "run")], cwd=Path(__file__).resolve().parent.parent,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and proc.stderr.startswith("error: ") and "n_heads (5)" in proc.stderr
+
+
+def test_pick_device():
+    assert train_mod.pick_device("cpu") == torch.device("cpu") == train_mod.pick_device(torch.device("cpu"))
+    for bad in ("gpu", "cuda:x", "CPU", None):
+        with pytest.raises(ValueError, match="unknown device .*; use auto, cpu, cuda, cuda:N or mps"):
+            train_mod.pick_device(bad)
+
+
+def test_pick_device_without_cuda(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for name in ("cuda", "cuda:1"):
+        with pytest.raises(ValueError, match=f"device '{name}': there is no CUDA GPU here; use --device cpu"):
+            train_mod.pick_device(name)
 
 
 def test_cli_options_reach_the_configs():

@@ -94,6 +94,30 @@ def test_checkpoint_bf16_storage(tiny_cfg, tmp_path):
     torch.testing.assert_close(loaded.tok_emb.weight, model.tok_emb.weight.to(torch.bfloat16).float())
 
 
+def test_checkpoint_refuses_what_it_cannot_store(tiny_cfg, tmp_path):
+    model = cu.GPTModel(tiny_cfg)
+    with pytest.raises(ValueError, match="dtype must be a floating-point type .*got torch.int8"):
+        cu.save_checkpoint(model, tmp_path / "m.safetensors", dtype=torch.int8)
+    with pytest.raises(ValueError, match="dtype must be a floating-point type"):
+        cu.save_checkpoint(model, tmp_path / "m.safetensors", dtype="bfloat16")
+    model.out_head.weight = torch.nn.Parameter(model.tok_emb.weight.detach().clone())  # untied
+    with pytest.raises(ValueError, match="out_head is not tied to tok_emb; course checkpoints store GPT-2's tied"):
+        cu.save_checkpoint(model, tmp_path / "m.safetensors")
+    with pytest.raises(ValueError, match="saves a GPTModel, got Linear"):
+        cu.save_checkpoint(torch.nn.Linear(2, 2), tmp_path / "m.safetensors")
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_load_checkpoint_onto_a_missing_device(tiny_cfg, tmp_path, monkeypatch):
+    path = cu.save_checkpoint(cu.GPTModel(tiny_cfg), tmp_path / "m.safetensors")
+    with pytest.raises(ValueError, match="unknown device 'gpu'; use auto, cpu, cuda, cuda:N or mps"):
+        cu.load_checkpoint(path, device="gpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="there is no CUDA GPU here; use --device cpu"):
+        cu.load_checkpoint(path, device="cuda")
+    assert cu.load_checkpoint(path, device=torch.device("cpu")).device == torch.device("cpu")
+
+
 def test_checkpoint_with_other_config_is_refused(tiny_cfg, tmp_path):
     path = cu.save_checkpoint(cu.GPTModel(tiny_cfg), tmp_path / "m.safetensors")
     other = cu.GPTModel(tiny_cfg.replace(n_layers=3))
