@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -87,7 +88,15 @@ def _read_hf_state_dict(path_or_state_dict) -> dict[str, torch.Tensor]:
     if path.suffix == ".safetensors":
         return _load_safetensors(path)
     # Only tensors are unpickled (weights_only=True): no arbitrary code runs.
-    return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as e:
+        # torch's own message suggests weights_only=False, which would run code from the file: don't.
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(
+            f"{path} is damaged or not a PyTorch weights file ({first[:120]}); download it again, "
+            f"preferably as model.safetensors"
+        ) from None
 
 
 def load_hf_gpt2_weights(model: GPTModel, path_or_state_dict) -> GPTModel:

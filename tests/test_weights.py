@@ -136,6 +136,17 @@ def test_truncated_checkpoint_is_refused(tiny_cfg, tmp_path):
         cu.load_checkpoint(path)
 
 
+def test_damaged_hf_weights_file_is_a_clear_error(parity_cfg, tmp_path):
+    good = tmp_path / "pytorch_model.bin"
+    torch.save(_random_hf_model(parity_cfg).state_dict(), good)
+    data = good.read_bytes()
+    for name, content in [("garbage.bin", b"not a pickle at all" * 10), ("half.bin", data[: len(data) // 2])]:
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(ValueError, match="damaged or not a PyTorch weights file") as err:
+            cu.load_hf_gpt2_weights(cu.GPTModel(parity_cfg), tmp_path / name)
+        assert "weights_only=False" not in str(err.value)  # torch's unsafe advice is not passed on
+
+
 def test_hf_file_is_not_mistaken_for_a_checkpoint(parity_cfg, tmp_path):
     _random_hf_model(parity_cfg).save_pretrained(tmp_path)
     with pytest.raises(ValueError, match="load_hf_gpt2_weights"):
