@@ -38,7 +38,8 @@ def _compare_top_k(got: Any, expected: tuple[torch.Tensor, int]) -> str | None:
 
 
 def check_top_k_filter(fn: Callable) -> bool:
-    """``fn(logits, k)``: logits (B, V) -> the same shape, the k largest of every row kept, the rest -inf."""
+    """``fn(logits, k)`` (the notebook's ``top_k_exact``): logits (B, V) -> the same shape, the k largest
+    of every row kept, the rest -inf (what ``course_utils.generate.top_k_filter`` does)."""
     cases = []
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(2024)
@@ -55,7 +56,7 @@ def check_top_k_filter(fn: Callable) -> bool:
     def safe(logits, k):
         return fn(logits.clone(), k)
 
-    return run_checks("top_k_filter", safe, cases, comparer=_compare_top_k)
+    return run_checks("top_k_exact", safe, cases, comparer=_compare_top_k)  # the name the student writes
 
 
 def check_greedy_decode(fn: Callable) -> bool:
