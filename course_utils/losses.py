@@ -46,11 +46,19 @@ def per_token_loss(model: GPTModel, ids: torch.Tensor) -> torch.Tensor:
     of T tokens gives T - 1 losses: shape (T - 1,) or (B, T - 1), float32 on the CPU. The model is
     run in eval mode (no dropout) and left in the mode it was in.
     """
+    if isinstance(ids, str):
+        raise ValueError("per_token_loss takes token ids, not text; encode it first: cu.text_to_ids(text)")
     ids = torch.as_tensor(ids)
     if ids.dim() not in (1, 2) or ids.shape[-1] < 2:
         raise ValueError(
             f"expected token ids of shape (T,) or (B, T) with T >= 2 (one token to read, one to predict), "
             f"got {tuple(ids.shape)}"
+        )
+    ctx = model.cfg.context_length
+    if ids.shape[-1] > ctx + 1:
+        raise ValueError(
+            f"ids have {ids.shape[-1]} tokens, but per_token_loss scores at most context_length + 1 = {ctx + 1} "
+            f"(the model reads {ctx}, each predicting the next); use text_loss for longer texts"
         )
     batch = (ids if ids.dim() == 2 else ids.unsqueeze(0)).to(model.device)
     with eval_mode(model):

@@ -71,6 +71,12 @@ def test_per_token_loss_rejects_bad_input(model):
     for bad in (torch.zeros(1, dtype=torch.long), torch.zeros(1, 1, 4, dtype=torch.long)):
         with pytest.raises(ValueError, match="T >= 2"):
             per_token_loss(model, bad)
+    ctx = model.cfg.context_length
+    assert per_token_loss(model, torch.zeros(ctx + 1, dtype=torch.long)).shape == (ctx,)  # the most it takes
+    with pytest.raises(ValueError, match=f"ids have {ctx + 2} tokens.*at most context_length \\+ 1 = {ctx + 1}"):
+        per_token_loss(model, torch.zeros(ctx + 2, dtype=torch.long))
+    with pytest.raises(ValueError, match="not text.*text_to_ids"):
+        per_token_loss(model, "To be, or not to be")
 
 
 def test_text_loss_is_the_mean_over_windows(model):
