@@ -243,20 +243,28 @@ def init_distributed(device_name: str = "auto") -> tuple[Dist, torch.device]:
         torch.cuda.set_device(d.local_rank)
         device = torch.device("cuda", d.local_rank)
     if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+        # On GPUs NCCL carries the gradients; gloo carries the few CPU tensors (the logged loss, RNG
+        # states), which NCCL alone cannot.
+        dist.init_process_group(backend="cpu:gloo,cuda:nccl" if device.type == "cuda" else "gloo")
     return d, device
 
 
-def _gather_rng_states(d: Dist) -> torch.Tensor:
-    """Every process's CPU RNG state, stacked (world_size, n): dropout masks differ per process."""
-    state = torch.get_rng_state()
+def _gather_rng_states(d: Dist) -> dict[str, torch.Tensor]:
+    """Every process's RNG states (CPU, and CUDA when used), each stacked (world_size, n):
+    dropout masks differ per process."""
+    states = {"rng/cpu": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        states["rng/cuda"] = torch.cuda.get_rng_state()  # the current GPU's, a CPU tensor
     if not d.active:
-        return state.unsqueeze(0)
+        return {k: v.unsqueeze(0) for k, v in states.items()}
     import torch.distributed as dist
 
-    out = [torch.empty_like(state) for _ in range(d.world_size)]
-    dist.all_gather(out, state)
-    return torch.stack(out)
+    gathered = {}
+    for name, state in states.items():
+        out = [torch.empty_like(state) for _ in range(d.world_size)]
+        dist.all_gather(out, state)
+        gathered[name] = torch.stack(out)
+    return gathered
 
 
 # ---------------------------------------------------------------- checkpoints
@@ -281,10 +289,9 @@ def _optimizer_state(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
 
 
 def save_training_checkpoint(path, model, optimizer, step, train_cfg, history, rng_states, command=None) -> Path:
+    """``rng_states``: from ``_gather_rng_states``, {"rng/cpu": (world_size, n), maybe "rng/cuda"}."""
     opt_tensors, opt_meta = _optimizer_tensors(optimizer)
-    extra = {**opt_tensors, "rng/cpu": rng_states}
-    if torch.cuda.is_available():
-        extra["rng/cuda"] = torch.cuda.get_rng_state()
+    extra = {**opt_tensors, **rng_states}
     meta = {
         "kind": "training",
         "step": step,
@@ -429,8 +436,14 @@ def train(
             torch.set_rng_state(states[d.rank].clone())
         else:
             torch.manual_seed(cfg.seed + 1000 * start_step + d.rank)
-        if "rng/cuda" in ckpt.extra_tensors and device.type == "cuda":
-            torch.cuda.set_rng_state(ckpt.extra_tensors["rng/cuda"])
+        cuda_states = ckpt.extra_tensors.get("rng/cuda")
+        if cuda_states is not None and device.type == "cuda":
+            if cuda_states.dim() == 1:  # written by an older version: one state, rank 0's
+                torch.cuda.set_rng_state(cuda_states)
+            elif cuda_states.shape[0] == d.world_size:
+                torch.cuda.set_rng_state(cuda_states[d.rank].clone())
+            else:  # another number of processes: a fresh, deterministic state per process
+                torch.cuda.manual_seed(cfg.seed + 1000 * start_step + d.rank)
     else:
         torch.manual_seed(cfg.seed + d.rank)  # dropout differs per process
 
