@@ -72,6 +72,20 @@ class MultiHeadAttention(nn.Module):
         self.register_buffer("mask", mask, persistent=False)
         self.use_fast = True  # F.scaled_dot_product_attention unless weights are requested
 
+    def _check_input(self, x, cache: KVCache | None, layer: int) -> None:
+        """A clear ValueError for input of the wrong shape, instead of a shape error deep inside."""
+        d_in = self.W_query.in_features
+        if not isinstance(x, torch.Tensor) or x.dim() != 3 or x.shape[-1] != d_in:
+            got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            hint = "; add a batch dimension: x.unsqueeze(0)" if isinstance(x, torch.Tensor) and x.dim() == 2 else ""
+            raise ValueError(f"attention expects x of shape (batch, tokens, {d_in}), got {got}{hint}")
+        past = 0
+        if cache is not None and cache.keys[layer] is not None:
+            past = cache.keys[layer].shape[2]
+        ctx = self.mask.shape[0]
+        if past + x.shape[1] > ctx:
+            raise ValueError(f"{past + x.shape[1]} tokens but context_length is {ctx}; keep the last {ctx}")
+
     def _split_heads(self, x: torch.Tensor) -> torch.Tensor:
         b, t, _ = x.shape
         return x.view(b, t, self.num_heads, self.head_dim).transpose(1, 2)  # (B, nh, T, hs)
@@ -85,6 +99,7 @@ class MultiHeadAttention(nn.Module):
         return_weights: bool = False,
     ):
         """``x``: (B, T, d_in) -> (B, T, d_out); with ``return_weights`` also (B, nh, T, T_all)."""
+        self._check_input(x, cache, layer)
         b, t, _ = x.shape
         q = self._split_heads(self.W_query(x))  # (B, nh, T, hs)
         k = self._split_heads(self.W_key(x))  # (B, nh, T, hs)

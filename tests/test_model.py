@@ -123,6 +123,23 @@ def test_bad_inputs_give_clear_errors(tiny_cfg):
         cu.GPTModel({"emb_dim": 8})
 
 
+def test_attention_and_block_name_bad_input_shapes(tiny_cfg):
+    block = cu.TransformerBlock(tiny_cfg).eval()
+    d, ctx = tiny_cfg.emb_dim, tiny_cfg.context_length
+    for module in (block.attn, block):
+        with pytest.raises(ValueError, match=rf"shape \(batch, tokens, {d}\), got \(4, {d}\); add a batch dimension"):
+            module(torch.randn(4, d))
+        with pytest.raises(ValueError, match=f"{ctx + 1} tokens but context_length is {ctx}"):
+            module(torch.randn(1, ctx + 1, d))  # the fast path would run; the explicit one would not
+    with pytest.raises(ValueError, match=rf"shape \(batch, tokens, {d}\), got \(1, 4, {d + 1}\)$"):
+        block.attn(torch.randn(1, 4, d + 1))
+    cache = cu.KVCache(1)
+    block.attn(torch.randn(1, ctx - 1, d), cache=cache)
+    with pytest.raises(ValueError, match=f"{ctx + 1} tokens but context_length is {ctx}"):
+        block.attn(torch.randn(1, 2, d), cache=cache)
+    assert block(torch.randn(2, ctx, d)).shape == (2, ctx, d)  # the full context is fine
+
+
 def test_layer_norm_matches_formula_and_torch():
     x = torch.randn(2, 5, 16) * 3 + 1
     ln = cu.LayerNorm(16)
