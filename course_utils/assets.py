@@ -50,9 +50,10 @@ def _verified(path: Path, size: int, mtime_ns: int, expected: str) -> None:
     # while a file changed on disk is hashed again.
     actual = sha256_of(path)
     if actual != expected:
+        hint = _restore_hint(path)
         raise AssetError(
             f"{path} has sha256 {actual}, but {expected} was expected: the file is damaged or was "
-            f"changed. Restore it with `git checkout -- {_repo_relative(path)}`."
+            f"changed. {hint[0].upper()}{hint[1:]}."
         )
 
 
@@ -60,7 +61,7 @@ def verify_file(path: str | os.PathLike, expected_sha256: str) -> Path:
     """Check ``path`` against ``expected_sha256``; return the path or raise AssetError."""
     path = Path(path)
     if not path.is_file():
-        raise AssetError(f"{path} is missing; restore it with `git checkout -- {_repo_relative(path)}`")
+        raise AssetError(f"{path} is missing; {_restore_hint(path)}")
     st = path.stat()
     _verified(path.resolve(), st.st_size, st.st_mtime_ns, expected_sha256)
     return path
@@ -74,11 +75,13 @@ def asset_path(relative: str) -> Path:
     return verify_file(ASSETS_DIR / relative, entries[relative]["sha256"])
 
 
-def _repo_relative(path: Path) -> str:
+def _restore_hint(path: Path) -> str:
+    """How to get a shipped file back; for a file outside assets/, that git cannot restore it."""
     try:
-        return str(Path(path).resolve().relative_to(ASSETS_DIR.parent))
+        relative = Path(path).resolve().relative_to(ASSETS_DIR.resolve())
     except ValueError:
-        return str(path)
+        return "check the path: it is outside the course's assets/ folder, so git cannot restore it"
+    return f"restore it with `git checkout -- assets/{relative.as_posix()}`"
 
 
 # Folders a user may fill with their own files (not shipped, git-ignored, never checked):

@@ -110,7 +110,10 @@ def perplexity(loss):
     Takes a float (returns a float) or a tensor (returns a tensor)."""
     if isinstance(loss, torch.Tensor):
         return torch.exp(loss)
-    return math.exp(loss)
+    try:
+        return math.exp(loss)
+    except OverflowError:  # a loss above ~709 nats: more unsure than a float can count
+        return math.inf
 
 
 def uniform_loss(vocab_size: int = GPT2_VOCAB_SIZE) -> float:

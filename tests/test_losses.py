@@ -115,6 +115,7 @@ def test_perplexity_and_uniform_loss():
     torch.testing.assert_close(perplexity(torch.tensor([0.0, math.log(4)])), torch.tensor([1.0, 4.0]))
     with pytest.raises(ValueError):
         uniform_loss(0)
+    assert perplexity(1000.0) == math.inf and perplexity(torch.tensor(1000.0)) == math.inf
 
 
 def test_expected_init_loss_matches_random_gaussian_logits():

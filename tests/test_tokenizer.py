@@ -69,8 +69,21 @@ def test_tampered_ranks_are_refused(tmp_path):
     data = bytearray(bad.read_bytes())
     data[100] ^= 1
     bad.write_bytes(bytes(data))
-    with pytest.raises(cu.AssetError, match="sha256"):
+    with pytest.raises(cu.AssetError, match="sha256.*outside the course's assets/ folder, so git cannot restore"):
         cu.get_tokenizer(bad)
+    with pytest.raises(cu.AssetError, match="missing; check the path"):
+        cu.get_tokenizer(tmp_path / "nope.tiktoken")
+
+
+def test_a_damaged_shipped_asset_says_how_to_restore_it(tmp_path, monkeypatch):
+    fake_assets = tmp_path / "assets"
+    (fake_assets / "tokenizer").mkdir(parents=True)
+    (fake_assets / "tokenizer" / "gpt2.tiktoken").write_bytes(b"damaged")
+    monkeypatch.setattr(assets, "ASSETS_DIR", fake_assets)
+    with pytest.raises(cu.AssetError, match=r"Restore it with `git checkout -- assets/tokenizer/gpt2.tiktoken`"):
+        assets.verify_file(fake_assets / "tokenizer" / "gpt2.tiktoken", "0" * 64)
+    with pytest.raises(cu.AssetError, match=r"missing; restore it with `git checkout -- assets/data/x.txt`"):
+        assets.verify_file(fake_assets / "data" / "x.txt", "0" * 64)
 
 
 def test_every_asset_matches_manifest():

@@ -333,9 +333,9 @@ def prepare_for_generation(model: nn.Module) -> nn.Module:
     the layout Hugging Face's GPT-2 uses (``Conv1D``); on an Intel Xeon the gain was only 5%.
     Measured on the AMD CPU, GPT-2 small, 1 thread, batch 1 (see benchmarks/RESULTS.md): the
     output head (768 -> 50257, 14 ms -> 8 ms per token), the query/key/value, attention-output
-    and first feed-forward layers got faster with (in, out) storage; the second feed-forward layer (3072 -> 768) got slower and is left as it is. The
-    output head shares its weight with the token embedding, which is then read column by column
-    (one row per token: cheap).
+    and first feed-forward layers got faster with (in, out) storage; the second feed-forward
+    layer (3072 -> 768) got slower and is left as it is. The output head shares its weight with
+    the token embedding, which is then read column by column (one row per token: cheap).
 
     The matrix products then add up in another order, so logits can differ from an unprepared
     model's in the last float bits (cached and uncached generation still agree with each other).
