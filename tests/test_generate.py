@@ -379,6 +379,15 @@ def test_cli_reports_bad_arguments_and_missing_files(tmp_path):
     assert bad.returncode != 0 and "temperature" in bad.stderr and "Traceback" not in bad.stderr
 
 
+def test_cli_empty_prompt_and_starting_from_endoftext(tmp_path, tiny_cfg):
+    path = str(cu.save_checkpoint(cu.GPTModel(tiny_cfg), tmp_path / "tiny.safetensors"))
+    empty = _cli("--prompt", "", "--checkpoint", path)
+    assert empty.returncode == 2 and "--prompt is empty" in empty.stderr and "Traceback" not in empty.stderr
+    start = _cli("--prompt", "<|endoftext|>", "--checkpoint", path, "--max-new-tokens", "3", "--temperature", "0")
+    assert start.returncode == 0, start.stderr
+    assert start.stdout.startswith("<|endoftext|>")
+
+
 def test_cli_without_checkpoint_explains_when_the_course_model_is_missing(tmp_path):
     import json
     import os

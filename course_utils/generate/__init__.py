@@ -402,7 +402,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m course_utils.generate",
         description="Continue a prompt with a GPT model, streaming the text as it is generated.",
     )
-    parser.add_argument("--prompt", required=True, help="the text to continue")
+    parser.add_argument(
+        "--prompt", required=True, help='the text to continue ("<|endoftext|>" starts from nothing)'
+    )
     parser.add_argument("--checkpoint", help="a checkpoint from save_checkpoint (default: the course model)")
     parser.add_argument("--temperature", type=float, default=0.8, help="0 = greedy (default 0.8)")
     parser.add_argument("--top-k", type=int, default=None, help="sample among the k most likely tokens")
@@ -417,8 +419,10 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         _check_sampling(args.temperature, args.top_k, args.top_p)
+        if not args.prompt:
+            raise ValueError('--prompt is empty; give some text to continue, or "<|endoftext|>" to start from nothing')
         tokenizer = get_tokenizer()
-        ids = text_to_ids(args.prompt, tokenizer)
+        ids = text_to_ids(args.prompt, tokenizer, allow_special=True)  # "<|endoftext|>": GPT-2's text boundary
         model = prepare_for_generation(_load_model(args.checkpoint, args.device))
         generator = None
         if args.seed is not None:
