@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import math
 import os
@@ -288,8 +289,11 @@ def _optimizer_state(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
     return {"state": state, "param_groups": meta["param_groups"]}
 
 
-def save_training_checkpoint(path, model, optimizer, step, train_cfg, history, rng_states, command=None) -> Path:
-    """``rng_states``: from ``_gather_rng_states``, {"rng/cpu": (world_size, n), maybe "rng/cuda"}."""
+def save_training_checkpoint(
+    path, model, optimizer, step, train_cfg, history, rng_states, command=None, train_data=None
+) -> Path:
+    """``rng_states``: from ``_gather_rng_states``, {"rng/cpu": (world_size, n), maybe "rng/cuda"};
+    ``train_data``: ``data_fingerprint`` of the training tokens (checked on resume)."""
     opt_tensors, opt_meta = _optimizer_tensors(optimizer)
     extra = {**opt_tensors, **rng_states}
     meta = {
@@ -299,6 +303,7 @@ def save_training_checkpoint(path, model, optimizer, step, train_cfg, history, r
         "optimizer": opt_meta,
         "history": history,
         "command": command,
+        "train_data": train_data,
     }
     return save_checkpoint(model, path, meta=meta, extra_tensors=extra)
 
@@ -314,7 +319,13 @@ RESUME_MUST_MATCH = (
 )
 
 
-def _check_resumable(ckpt, path, model_cfg: GPTConfig, cfg: TrainConfig) -> None:
+def data_fingerprint(ids: torch.Tensor) -> dict:
+    """Length and sha256 of a token stream: a resumed run must train on exactly the same tokens."""
+    ids = ids.long().contiguous()
+    return {"tokens": len(ids), "sha256": hashlib.sha256(ids.numpy().tobytes()).hexdigest()}
+
+
+def _check_resumable(ckpt, path, model_cfg: GPTConfig, cfg: TrainConfig, train_data: dict | None = None) -> None:
     """Raise a ValueError naming the field when ``ckpt`` cannot continue this run."""
     meta = ckpt.meta
     if meta.get("kind") != "training":
@@ -338,6 +349,13 @@ def _check_resumable(ckpt, path, model_cfg: GPTConfig, cfg: TrainConfig) -> None
         raise ValueError(
             f"cannot resume from {path}: it was trained with other training settings ({'; '.join(diffs)}, "
             f"checkpoint vs this run); resume with the same settings, or start a new run in another out_dir"
+        )
+    saved_data = meta.get("train_data")  # absent in checkpoints written before it was recorded
+    if saved_data and train_data and saved_data != train_data:
+        raise ValueError(
+            f"cannot resume from {path}: it was trained on other training tokens ({saved_data['tokens']:,} tokens, "
+            f"sha256 {saved_data['sha256'][:12]}…) than this run gives it ({train_data['tokens']:,}, "
+            f"{train_data['sha256'][:12]}…); resume with the same data, or start a new run in another out_dir"
         )
     if saved.get("max_steps", cfg.max_steps) != cfg.max_steps:
         _log(f"note: max_steps changed from {saved['max_steps']} to {cfg.max_steps}: the learning-rate "
@@ -389,6 +407,7 @@ def train(
         train_ids = train_ids[: cfg.max_train_tokens]
     train_windows = TokenWindows(train_ids, model_cfg.context_length, cfg.stride)
     val_windows = TokenWindows(val_ids, model_cfg.context_length)
+    train_data = data_fingerprint(train_windows.ids)  # stored in checkpoints, checked on resume
     schedule = BatchSchedule(len(train_windows), cfg.batch_size, cfg.seed, d.rank, d.world_size)
     local_batch = cfg.batch_size // d.world_size
     micro = min(cfg.micro_batch_size or local_batch, local_batch)
@@ -400,7 +419,7 @@ def train(
     ckpt = None
     if resume is not None:
         ckpt = read_checkpoint(resume)
-        _check_resumable(ckpt, resume, model_cfg, cfg)
+        _check_resumable(ckpt, resume, model_cfg, cfg, train_data)
         start_step, history = ckpt.meta["step"], ckpt.meta["history"]
         if stop_at is not None and stop_at <= start_step:
             raise ValueError(f"stop_at={stop_at}, but {resume} is already at step {start_step}; pass a later "
@@ -458,7 +477,9 @@ def train(
     def checkpoint(step: int) -> None:
         rng = _gather_rng_states(d)  # a collective: every process takes part
         if d.main and out is not None:
-            save_training_checkpoint(out / "latest.safetensors", model, optimizer, step, cfg, history, rng, command)
+            save_training_checkpoint(
+                out / "latest.safetensors", model, optimizer, step, cfg, history, rng, command, train_data
+            )
             atomic_write(out / "history.json", lambda tmp: Path(tmp).write_text(json.dumps(history, indent=1)))
         _barrier(d)  # no process moves on (or exits) before the checkpoint is on disk
 

@@ -186,6 +186,19 @@ def test_resume_with_other_training_settings_names_the_field(model_cfg, streams,
     assert files_of(saved_run) == before
 
 
+def test_resume_on_other_training_tokens_is_refused(model_cfg, streams, saved_run):
+    before = files_of(saved_run)
+    train_ids, val_ids, vocab = streams
+    other = train_ids.clone()
+    other[100] = (other[100] + 1) % vocab  # one token differs
+    for ids, message in [(other, r"20,000 tokens, sha256 \w{12}….*than this run gives it \(20,000, \w{12}…\)"),
+                         (train_ids[:-50], r"20,000 tokens.*than this run gives it \(19,950,")]:
+        with pytest.raises(ValueError, match=r"trained on other training tokens \(" + message):
+            run(model_cfg, small_cfg(max_steps=4), (ids, val_ids, vocab), saved_run,
+                resume=saved_run / "latest.safetensors")
+    assert files_of(saved_run) == before
+
+
 def test_corrupted_checkpoint_is_a_clear_error(model_cfg, streams, saved_run, tmp_path):
     good = (saved_run / "latest.safetensors").read_bytes()
     for name, content in [("truncated", good[: len(good) // 2]), ("garbage", b"\x00" * 100),
