@@ -36,6 +36,11 @@ class KVCache:
 
     def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Append this step's keys/values (B, nh, T_new, hs) and return all of them so far."""
+        if self.keys[layer] is not None and self.keys[layer].shape[0] != k.shape[0]:
+            raise ValueError(
+                f"this cache holds {self.keys[layer].shape[0]} sequence(s) but got a batch of {k.shape[0]}; "
+                f"use one cache per batch (model.new_cache())"
+            )
         if self.keys[layer] is not None:
             k = torch.cat([self.keys[layer], k], dim=2)
             v = torch.cat([self.values[layer], v], dim=2)

@@ -113,6 +113,11 @@ class GPTModel(nn.Module):
         """Logits (B, T, vocab_size). With ``return_attention`` also a list, one (B, nh, T, T)
         tensor of attention weights per layer. With a ``KVCache`` the ids are the tokens that
         follow the cached ones."""
+        if cache is not None and len(cache.keys) != len(self.blocks):
+            raise ValueError(
+                f"the cache has room for {len(cache.keys)} layers but the model has {len(self.blocks)}; "
+                f"make it with model.new_cache()"
+            )
         past = len(cache) if cache is not None else 0
         self.check_ids(ids, past)
         t = ids.shape[1]

@@ -140,6 +140,16 @@ def test_attention_and_block_name_bad_input_shapes(tiny_cfg):
     assert block(torch.randn(2, ctx, d)).shape == (2, ctx, d)  # the full context is fine
 
 
+def test_a_mismatched_cache_is_a_clear_error(tiny_cfg):
+    model = cu.GPTModel(tiny_cfg).eval()
+    with pytest.raises(ValueError, match=f"room for 1 layers but the model has {tiny_cfg.n_layers}.*new_cache"):
+        model(torch.tensor([[1, 2]]), cache=cu.KVCache(1))
+    cache = model.new_cache()
+    model(torch.tensor([[1, 2]]), cache=cache)
+    with pytest.raises(ValueError, match="holds 1 sequence\\(s\\) but got a batch of 2"):
+        model(torch.tensor([[3], [4]]), cache=cache)
+
+
 def test_layer_norm_matches_formula_and_torch():
     x = torch.randn(2, 5, 16) * 3 + 1
     ln = cu.LayerNorm(16)
