@@ -370,6 +370,40 @@ class TrainResult:
     model: GPTModel
     history: dict = field(default_factory=dict)
     step: int = 0
+    interrupted: bool = False  # stopped early by Ctrl-C (after a checkpoint at ``step``)
+
+
+class _StopOnInterrupt:
+    """While a one-process run with an out_dir trains: the first Ctrl-C (SIGINT) lets the current
+    step finish, then the loop writes a checkpoint and stops, so nothing is lost and ``--resume``
+    continues exactly; a second Ctrl-C stops at once. Elsewhere (torchrun, no out_dir, not the
+    main thread) Ctrl-C behaves as usual."""
+
+    def __init__(self, enabled: bool):
+        import threading
+
+        self.enabled = enabled and threading.current_thread() is threading.main_thread()
+        self.requested = False
+        self._previous = None
+
+    def _handler(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        _log("\ninterrupted: finishing this step, then writing a checkpoint (Ctrl-C again to stop at once)")
+
+    def __enter__(self):
+        if self.enabled:
+            import signal
+
+            self._previous = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.enabled:
+            import signal
+
+            signal.signal(signal.SIGINT, self._previous)
 
 
 def train(
@@ -515,54 +549,63 @@ def train(
     last_good = (resume, start_step) if resume is not None else None  # the newest checkpoint of this run
     end = cfg.max_steps if stop_at is None else min(stop_at, cfg.max_steps)
     t0 = time.perf_counter()
-    for step in range(start_step, end):
-        lr = lr_at(step, cfg)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        x_all, y_all = train_windows.batch(schedule.local_indices(step))
-        loss_sum = 0.0
-        for m in range(accum):
-            x = x_all[m * micro : (m + 1) * micro].to(device)
-            y = y_all[m * micro : (m + 1) * micro].to(device)
-            sync = nullcontext() if (not d.active or m == accum - 1) else net.no_sync()
-            with sync, _autocast(device):
-                loss = loss_fn(net, x, y) / accum
-            with sync:
-                loss.backward()
-            loss_sum += loss.item()
-        loss_sum = _mean_over_processes(loss_sum, d)  # the loss of the global batch, for the log
-        if not math.isfinite(loss_sum):  # diverged: stop before the weights (and checkpoints) turn to NaN
+    done = start_step
+    interrupt = _StopOnInterrupt(enabled=out is not None and not d.active)
+    with interrupt:
+        for step in range(start_step, end):
+            lr = lr_at(step, cfg)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            x_all, y_all = train_windows.batch(schedule.local_indices(step))
+            loss_sum = 0.0
+            for m in range(accum):
+                x = x_all[m * micro : (m + 1) * micro].to(device)
+                y = y_all[m * micro : (m + 1) * micro].to(device)
+                sync = nullcontext() if (not d.active or m == accum - 1) else net.no_sync()
+                with sync, _autocast(device):
+                    loss = loss_fn(net, x, y) / accum
+                with sync:
+                    loss.backward()
+                loss_sum += loss.item()
+            loss_sum = _mean_over_processes(loss_sum, d)  # the loss of the global batch, for the log
+            if not math.isfinite(loss_sum):  # diverged: stop before the weights (and checkpoints) turn to NaN
+                if bar is not None:
+                    bar.close()
+                kept = "no checkpoint had been written"
+                if last_good is not None:
+                    kept = f"the last good checkpoint, {last_good[0]} (step {last_good[1]}), was kept"
+                raise ValueError(f"the loss became {loss_sum} at step {step + 1} (lr {lr:.3g}): training diverged; "
+                                 f"{kept}; lower --lr (TrainConfig.lr) and start again")
+            if cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            done = step + 1
+            history["steps"].append(
+                {"step": done, "tokens": done * tokens_per_step, "loss": round(loss_sum, 4), "lr": lr}
+            )
             if bar is not None:
-                bar.close()
-            kept = "no checkpoint had been written"
-            if last_good is not None:
-                kept = f"the last good checkpoint, {last_good[0]} (step {last_good[1]}), was kept"
-            raise ValueError(f"the loss became {loss_sum} at step {step + 1} (lr {lr:.3g}): training diverged; "
-                             f"{kept}; lower --lr (TrainConfig.lr) and start again")
-        if cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        done = step + 1
-        history["steps"].append({"step": done, "tokens": done * tokens_per_step, "loss": round(loss_sum, 4), "lr": lr})
-        if bar is not None:
-            bar.set_postfix(loss=f"{loss_sum:.3f}", lr=f"{lr:.2e}")
-            bar.update(1)
-        if cfg.eval_interval and done % cfg.eval_interval == 0 or done == cfg.max_steps:
-            run_eval(done)
-        if cfg.sample_interval and done % cfg.sample_interval == 0:
-            run_sample(done)
-        if cfg.checkpoint_interval and done % cfg.checkpoint_interval == 0 or done == end:
-            checkpoint(done)
-            if out is not None:
-                last_good = (out / "latest.safetensors", done)
+                bar.set_postfix(loss=f"{loss_sum:.3f}", lr=f"{lr:.2e}")
+                bar.update(1)
+            if cfg.eval_interval and done % cfg.eval_interval == 0 or done == cfg.max_steps:
+                run_eval(done)
+            if cfg.sample_interval and done % cfg.sample_interval == 0:
+                run_sample(done)
+            due = cfg.checkpoint_interval and done % cfg.checkpoint_interval == 0 or done == end
+            if due or interrupt.requested:  # after Ctrl-C: this step is complete, put it on disk
+                checkpoint(done)
+                if out is not None:
+                    last_good = (out / "latest.safetensors", done)
+            if interrupt.requested:
+                _log(f"stopped after step {done}; {out}/latest.safetensors holds it: continue with --resume")
+                break
     if bar is not None:
         bar.close()
-    if d.main and progress and end > start_step:
+    if d.main and progress and done > start_step:
         dt = time.perf_counter() - t0
-        _log(f"{(end - start_step) * tokens_per_step / dt:,.0f} tokens/s over {dt:.0f} s")
+        _log(f"{(done - start_step) * tokens_per_step / dt:,.0f} tokens/s over {dt:.0f} s")
     model.eval()
-    return TrainResult(model=model, history=history, step=max(end, start_step))
+    return TrainResult(model=model, history=history, step=done, interrupted=interrupt.requested)
 
 
 def sample_text(
@@ -701,7 +744,10 @@ def main(argv: list[str] | None = None) -> int:
             )
         command = "python -m course_utils.train " + shlex.join(argv)
         result = train(model_cfg, cfg, out_dir=out, resume=resume, command=command, stop_at=args.stop_at)
-        if args.export and int(os.environ.get("RANK", "0")) == 0:
+        interrupted = result.interrupted
+        if args.export and interrupted:
+            _log(f"not exported to {args.export}: the run was interrupted; resume it to finish, then export")
+        elif args.export and int(os.environ.get("RANK", "0")) == 0:
             export_model(result, args.export, model_cfg, cfg, command)
     except ValueError as e:  # AssetError (a missing or damaged shipped file) is a ValueError too
         parser.exit(2, f"error: {e}\n")
@@ -717,7 +763,7 @@ def main(argv: list[str] | None = None) -> int:
         gc.collect()
         dist.barrier()
         dist.destroy_process_group()
-    return 0
+    return 130 if interrupted else 0  # 130: the usual exit status after Ctrl-C
 
 
 if __name__ == "__main__":

@@ -379,6 +379,14 @@ def test_cli_reports_bad_arguments_and_missing_files(tmp_path):
     assert bad.returncode != 0 and "temperature" in bad.stderr and "Traceback" not in bad.stderr
 
 
+def test_readme_sample_is_what_the_course_model_writes():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    shown = readme.split("58 new tokens after the prompt", 1)[1].split("```\n", 2)[1]
+    out = generate(cu.load_course_model(), cu.text_to_ids("ROMEO.\n"), 58, temperature=0.8, top_k=40,
+                   generator=torch.Generator().manual_seed(1))
+    assert cu.ids_to_text(out[0]) + "\n" == shown
+
+
 def test_cli_empty_prompt_and_starting_from_endoftext(tmp_path, tiny_cfg):
     path = str(cu.save_checkpoint(cu.GPTModel(tiny_cfg), tmp_path / "tiny.safetensors"))
     empty = _cli("--prompt", "", "--checkpoint", path)

@@ -164,6 +164,46 @@ def saved_run(model_cfg, streams, tmp_path_factory):
     return out
 
 
+def test_ctrl_c_finishes_the_step_checkpoints_and_resume_is_exact(model_cfg, streams, tmp_path, monkeypatch):
+    """The first Ctrl-C lets the step finish, writes a checkpoint even between checkpoint intervals,
+    and stops; resuming then gives exactly the uninterrupted run. A second Ctrl-C stops at once."""
+    import signal
+
+    cfg = small_cfg(checkpoint_interval=0)  # no periodic checkpoints: only Ctrl-C writes one mid-run
+    straight = run(model_cfg, cfg, streams, tmp_path / "straight")
+    calls = []
+    real_mean = train_mod._mean_over_processes
+
+    def press_ctrl_c_during_step_3(value, d):
+        calls.append(value)
+        if len(calls) == 3:  # mid-step: after the backward pass, before the optimizer step
+            os.kill(os.getpid(), signal.SIGINT)
+        return real_mean(value, d)
+
+    handler_before = signal.getsignal(signal.SIGINT)
+    monkeypatch.setattr(train_mod, "_mean_over_processes", press_ctrl_c_during_step_3)
+    stopped = run(model_cfg, cfg, streams, tmp_path / "split")
+    monkeypatch.setattr(train_mod, "_mean_over_processes", real_mean)
+    assert stopped.interrupted and stopped.step == 3
+    assert read_checkpoint(tmp_path / "split" / "latest.safetensors").meta["step"] == 3
+    assert signal.getsignal(signal.SIGINT) is handler_before  # Ctrl-C behaves as usual again
+    resumed = run(model_cfg, cfg, streams, tmp_path / "split", resume=tmp_path / "split" / "latest.safetensors")
+    assert resumed.step == 6 and not resumed.interrupted
+    for p, q in zip(straight.model.parameters(), resumed.model.parameters(), strict=True):
+        assert torch.equal(p, q)
+    assert straight.history["steps"] == resumed.history["steps"]
+
+    def press_twice(value, d):
+        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGINT)
+        return real_mean(value, d)
+
+    monkeypatch.setattr(train_mod, "_mean_over_processes", press_twice)
+    with pytest.raises(KeyboardInterrupt):
+        run(model_cfg, cfg, streams, tmp_path / "twice")
+    assert signal.getsignal(signal.SIGINT) is handler_before
+
+
 def test_resume_with_another_model_config_names_the_field(model_cfg, streams, saved_run):
     before = files_of(saved_run)
     with pytest.raises(ValueError, match=r"another model config \(emb_dim: 32 vs 48"):
