@@ -23,11 +23,11 @@ ARGS = ["-m", "course_utils.train", "--preset", "tiny", "--max-steps", str(STEPS
         "--device", "cpu"]
 
 
-def _run(cmd: list[str], out: Path) -> dict:
+def _run(cmd: list[str], out: Path, extra: list[str] = ()) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
     env.pop("WORLD_SIZE", None)
-    proc = subprocess.run([*cmd, *ARGS, "--out", str(out)], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=600)
+    proc = subprocess.run([*cmd, *ARGS, *extra, "--out", str(out)], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=600)
     assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout}\n{proc.stderr[-4000:]}"
     return json.loads((out / "history.json").read_text())
 
@@ -64,3 +64,24 @@ def _initial(name: str, ckpt) -> torch.Tensor:
 
     torch.manual_seed(ckpt.meta["train_config"]["seed"])  # train() seeds this before building the model
     return GPTModel(ckpt.config).state_dict()[name]
+
+
+def test_two_processes_resume_exactly(tmp_path):
+    """Stopped at step 4 and resumed under torchrun == 8 steps straight, bit for bit: each process
+    gets back its own random state (dropout is on, so the two processes' masks differ) and its data."""
+    torchrun = [str(Path(sys.executable).with_name("torchrun")), "--nproc_per_node=2", "--standalone"]
+    dropout = ["--drop-rate", "0.1"]
+    _run([*torchrun], tmp_path / "straight", extra=dropout)
+    _run([*torchrun], tmp_path / "split", extra=[*dropout, "--stop-at", "4"])
+    assert read_checkpoint(tmp_path / "split" / "latest.safetensors").meta["step"] == 4
+    history = _run([*torchrun], tmp_path / "split", extra=[*dropout, "--resume"])
+    assert [r["from_step"] for r in history["runs"]] == [0, 4]
+
+    a = read_checkpoint(tmp_path / "straight" / "latest.safetensors")
+    b = read_checkpoint(tmp_path / "split" / "latest.safetensors")
+    assert a.meta["step"] == b.meta["step"] == STEPS
+    for name in a.state_dict:
+        assert torch.equal(a.state_dict[name], b.state_dict[name]), name
+    for name in a.extra_tensors:  # AdamW moments and every process's random state
+        assert torch.equal(a.extra_tensors[name], b.extra_tensors[name]), name
+    assert a.meta["history"]["steps"] == b.meta["history"]["steps"]

@@ -62,6 +62,21 @@ def test_cached_equals_uncached(model, kw):
     assert torch.equal(cached, uncached)
 
 
+def test_generate_really_uses_the_cache(tiny_cfg):
+    model = cu.GPTModel(tiny_cfg.replace(vocab_size=2000)).eval()
+    calls = []
+    model.register_forward_pre_hook(
+        lambda m, args, kwargs: calls.append((args[0].shape[1], kwargs.get("cache") is not None)), with_kwargs=True
+    )
+    ids = torch.randint(0, 2000, (2, 5))
+    cached = generate(model, ids, 6)
+    assert calls == [(5, True)] + [(1, True)] * 5  # the prompt once, then one new token per step
+    calls.clear()
+    uncached = generate(model, ids, 6, use_cache=False)
+    assert calls == [(n, False) for n in range(5, 11)]  # the whole text every step
+    assert torch.equal(cached, uncached)
+
+
 @pytest.mark.parametrize("kw", [{}, {"temperature": 1.0, "top_k": 30}], ids=["greedy", "sampled"])
 @pytest.mark.parametrize("prompt_len", [4, 31, 32, 45])  # context_length is 32
 def test_cached_equals_uncached_past_the_context(model, kw, prompt_len):
@@ -374,7 +389,7 @@ def test_cli_streams_text_from_a_checkpoint(tmp_path, tiny_cfg):
 
 def test_cli_reports_bad_arguments_and_missing_files(tmp_path):
     bad = _cli("--prompt", "Hi", "--checkpoint", str(tmp_path / "missing.safetensors"))
-    assert bad.returncode != 0 and "error" in bad.stderr and "Traceback" not in bad.stderr
+    assert bad.returncode == 2 and "error: no checkpoint at" in bad.stderr and "Traceback" not in bad.stderr
     bad = _cli("--prompt", "Hi", "--temperature", "-1", "--checkpoint", "x")
     assert bad.returncode != 0 and "temperature" in bad.stderr and "Traceback" not in bad.stderr
 

@@ -113,7 +113,7 @@ def test_perplexity_and_uniform_loss():
     assert perplexity(uniform_loss(50257)) == pytest.approx(50257)
     assert perplexity(0.0) == 1.0
     torch.testing.assert_close(perplexity(torch.tensor([0.0, math.log(4)])), torch.tensor([1.0, 4.0]))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="vocab_size must be positive, got 0"):
         uniform_loss(0)
     assert perplexity(1000.0) == math.inf and perplexity(torch.tensor(1000.0)) == math.inf
 
@@ -136,7 +136,7 @@ def test_unigram_entropy():
     assert unigram_entropy(torch.tensor([5, 5, 5])) == 0.0
     assert unigram_entropy(torch.tensor([1, 2, 3, 4])) == pytest.approx(math.log(4))
     assert unigram_entropy(torch.tensor([[7, 7], [7, 9]])) == pytest.approx(-(0.75 * math.log(0.75) + 0.25 * math.log(0.25)))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="need at least one token"):
         unigram_entropy(torch.tensor([], dtype=torch.long))
 
 

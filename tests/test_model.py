@@ -16,7 +16,8 @@ def test_gpt2_small_parameter_count():
 
 @pytest.mark.parametrize("preset", ["gpt2-small", "gpt2-medium", "gpt2-large", "gpt2-xl"])
 def test_counts_match_hugging_face(preset):
-    transformers = pytest.importorskip("transformers")
+    import transformers  # pinned in requirements-test.txt: missing must fail, not skip
+
     cfg = cu.GPTConfig.from_preset(preset)
     hf_cfg = transformers.GPT2Config(n_embd=cfg.emb_dim, n_layer=cfg.n_layers, n_head=cfg.n_heads)
     with torch.device("meta"):  # shapes only: nothing is allocated
@@ -148,6 +149,30 @@ def test_a_mismatched_cache_is_a_clear_error(tiny_cfg):
     model(torch.tensor([[1, 2]]), cache=cache)
     with pytest.raises(ValueError, match="holds 1 sequence\\(s\\) but got a batch of 2"):
         model(torch.tensor([[3], [4]]), cache=cache)
+
+
+def test_gpt2_initialisation_of_every_parameter():
+    cfg = cu.GPTConfig(vocab_size=4096, emb_dim=256, n_heads=4, n_layers=8, context_length=256)
+    model = cu.GPTModel(cfg)
+    resid = 0.02 / math.sqrt(2 * cfg.n_layers)
+    for name, p in model.named_parameters():
+        if name.endswith("bias"):
+            assert torch.all(p == 0), name
+        elif "norm" in name:
+            assert torch.all(p == 1), name
+        else:
+            want = resid if name.endswith(("attn.out_proj.weight", "ff.fc_out.weight")) else 0.02
+            assert p.std().item() == pytest.approx(want, rel=0.05), name
+            assert abs(p.mean().item()) < 0.05 * want, name
+
+
+def test_layer_norm_eps_is_gpt2s():
+    x = torch.randn(2, 5, 16) * 3e-3  # variance ~1e-5: eps changes the output by ~30%
+    by_hand = (x - x.mean(-1, keepdim=True)) / torch.sqrt(x.var(-1, keepdim=True, unbiased=False) + 1e-5)
+    torch.testing.assert_close(cu.LayerNorm(16)(x), by_hand, atol=1e-5, rtol=1e-4)
+    model = cu.GPTModel(cu.GPTConfig(vocab_size=100, context_length=8, emb_dim=16, n_heads=2, n_layers=2))
+    norms = [m for m in model.modules() if isinstance(m, cu.LayerNorm)]
+    assert len(norms) == 2 * 2 + 1 and all(m.eps == 1e-5 for m in norms)
 
 
 def test_layer_norm_matches_formula_and_torch():

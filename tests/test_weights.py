@@ -1,11 +1,11 @@
 import os
+from pathlib import Path
 
 import pytest
 import torch
+import transformers  # (pinned in requirements-test.txt: a missing install must fail, not skip)
 
 import course_utils as cu
-
-transformers = pytest.importorskip("transformers")
 
 
 def _random_hf_model(cfg: cu.GPTConfig):
@@ -27,6 +27,48 @@ def _random_hf_model(cfg: cu.GPTConfig):
             if name.endswith("bias") or ".ln_" in name:
                 p.normal_(0.0, 0.5 if ".ln_" not in name else 0.2).add_(1.0 if name.endswith("ln_1.weight") else 0.0)
     return hf
+
+
+def _nonlinear_hf_model(cfg: cu.GPTConfig, std: float = 1.5):
+    """A Hugging Face GPT-2 whose activations are far from zero: LayerNorm gains around 1, biases
+    0.2, matrices std/sqrt(fan_in). With GPT-2's own init (std 0.02) the network is nearly linear
+    and attention nearly uniform, so the wrong GELU variant or softmax scale would still "match"."""
+    hf = _random_hf_model(cfg)
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for name, p in hf.named_parameters():
+            if ".ln_" in name and name.endswith("weight"):
+                p.copy_(1.0 + 0.2 * torch.randn(p.shape, generator=g))
+            elif name.endswith("bias"):
+                p.copy_(0.2 * torch.randn(p.shape, generator=g))
+            elif "wte" in name or "wpe" in name:
+                p.copy_(torch.randn(p.shape, generator=g))
+            elif p.dim() == 2:  # Conv1D weights are (in, out)
+                p.copy_(torch.randn(p.shape, generator=g) * std / p.shape[0] ** 0.5)
+    return hf
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [dict(emb_dim=96, n_heads=4, n_layers=3, context_length=64),
+     dict(emb_dim=768, n_heads=12, n_layers=2, context_length=1024)],  # GPT-2 small's width, heads, context
+    ids=["small", "gpt2-small-shaped"],
+)
+def test_logits_match_hugging_face_with_nonlinear_weights(shape):
+    cfg = cu.GPTConfig(vocab_size=50257, drop_rate=0.0, **shape)
+    hf = _nonlinear_hf_model(cfg)
+    ours = cu.load_hf_gpt2_weights(cu.GPTModel(cfg), hf.state_dict()).eval()
+    ids = torch.randint(0, 50257, (2, 40), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        expected = hf(ids).logits
+        got, attention = ours(ids, return_attention=True)
+        fast = ours(ids)
+    # only meaningful if the reference is far from trivial: large logits, peaked attention
+    assert expected.std() > 0.5
+    assert attention[0].max() > 0.5 and attention[-1].max() > 0.5
+    tol = dict(atol=1e-5 * expected.abs().max().item(), rtol=1e-5)
+    torch.testing.assert_close(got, expected, **tol)  # explicit attention path
+    torch.testing.assert_close(fast, expected, **tol)  # F.scaled_dot_product_attention path
 
 
 @pytest.fixture
@@ -151,6 +193,30 @@ def test_hf_file_is_not_mistaken_for_a_checkpoint(parity_cfg, tmp_path):
     _random_hf_model(parity_cfg).save_pretrained(tmp_path)
     with pytest.raises(ValueError, match="load_hf_gpt2_weights"):
         cu.load_checkpoint(tmp_path / "model.safetensors")
+
+
+def test_checkpoint_is_flushed_to_disk_before_the_rename(tiny_cfg, tmp_path, monkeypatch):
+    """The data is fsynced under the temporary name, then renamed, then the folder is fsynced: after a
+    power cut the file is the old one or the complete new one."""
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        events.append(("fsync", os.fstat(fd).st_ino))  # which file or folder (a rename keeps the inode)
+        real_fsync(fd)
+
+    def replace(src, dst):
+        events.append(("replace", str(src), str(dst)))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    path = cu.save_checkpoint(cu.GPTModel(tiny_cfg), tmp_path / "m.safetensors")
+    assert [e[0] for e in events] == ["fsync", "replace", "fsync"]
+    (_, synced), (_, tmp, dst), (_, folder) = events
+    assert synced == os.stat(path).st_ino  # the data, under the temporary name...
+    assert Path(tmp).parent == tmp_path and Path(tmp).name != path.name and dst == str(path)  # ...renamed
+    assert folder == os.stat(tmp_path).st_ino  # then the folder that holds the new name
 
 
 def test_failed_write_leaves_previous_checkpoint(tiny_cfg, tmp_path, monkeypatch):

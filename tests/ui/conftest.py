@@ -44,7 +44,7 @@ CHROMIUM_ARGS = [
     "--disable-dev-shm-usage",
 ]
 SERVER_START_TIMEOUT_S = 90  # ~3 s on an idle machine; generous for a loaded one
-IN_CI = os.environ.get("CI", "").lower() == "true"
+IN_CI = os.environ.get("CI", "").lower() in ("true", "1", "yes")
 
 # JupyterLab user settings written before the server starts.
 LAB_SETTINGS = {
