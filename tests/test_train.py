@@ -448,3 +448,21 @@ def test_weight_decay_only_on_matrices(model_cfg):
     assert {"blocks.0.attn.W_query.bias", "blocks.0.norm1.weight", "blocks.0.norm1.bias", "final_norm.weight"} <= plain
     assert all(p.dim() == 2 for p in decay["params"]) and all(p.dim() == 1 for p in no_decay["params"])
     assert len(decayed) + len(plain) == len(names)  # every parameter once (the tied head is tok_emb)
+
+
+def test_the_shipped_models_recorded_val_loss_is_true():
+    """assets/checkpoints/course_model.json (quoted by the README and notebooks 09, 10) says what the
+    shipped weights score on every validation window; recompute it (about 20 s)."""
+    import json
+
+    from course_utils import load_course_model
+    from course_utils.assets import ASSETS_DIR
+    from course_utils.data import TokenWindows
+
+    record = json.loads((ASSETS_DIR / "checkpoints" / "course_model.json").read_text())
+    model = load_course_model()
+    val = load_corpus().token_ids("val")
+    loss = train_mod.evaluate(model, TokenWindows(val, model.cfg.context_length), 10**9, 32, model.device)
+    readme = (ASSETS_DIR.parent / "README.md").read_text(encoding="utf-8")
+    assert f"is {record['final']['val_loss']} nats per token" in readme  # the README quotes the record
+    assert loss == pytest.approx(record["final"]["val_loss"], abs=1e-4)
