@@ -439,8 +439,13 @@ def train(
         val_ids = corpus.token_ids("val") if val_ids is None else val_ids
     if cfg.max_train_tokens:
         train_ids = train_ids[: cfg.max_train_tokens]
-    train_windows = TokenWindows(train_ids, model_cfg.context_length, cfg.stride)
-    val_windows = TokenWindows(val_ids, model_cfg.context_length)
+    windows = {}
+    for name, ids, stride in (("train_ids", train_ids, cfg.stride), ("val_ids", val_ids, None)):
+        try:
+            windows[name] = TokenWindows(ids, model_cfg.context_length, stride)
+        except ValueError as e:
+            raise ValueError(f"{name}: {e}") from None  # say which of the two texts is the problem
+    train_windows, val_windows = windows["train_ids"], windows["val_ids"]
     train_data = data_fingerprint(train_windows.ids)  # stored in checkpoints, checked on resume
     schedule = BatchSchedule(len(train_windows), cfg.batch_size, cfg.seed, d.rank, d.world_size)
     local_batch = cfg.batch_size // d.world_size

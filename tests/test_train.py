@@ -269,8 +269,11 @@ def test_model_only_checkpoint_cannot_be_resumed(model_cfg, streams, tmp_path):
 
 
 def test_text_shorter_than_one_window(model_cfg, streams, tmp_path):
-    with pytest.raises(ValueError, match="fewer than one window"):
+    with pytest.raises(ValueError, match="^train_ids: the text has 10 tokens, fewer than one window"):
         train(model_cfg, small_cfg(), train_ids=torch.arange(10), val_ids=streams[1], out_dir=tmp_path / "x",
+              progress=False)
+    with pytest.raises(ValueError, match="^val_ids: the text has 10 tokens, fewer than one window"):
+        train(model_cfg, small_cfg(), train_ids=streams[0], val_ids=torch.arange(10), out_dir=tmp_path / "x",
               progress=False)
     with pytest.raises(ValueError, match="fewer than one batch of 8"):  # 3 windows of 16 tokens
         train(model_cfg, small_cfg(), train_ids=torch.arange(60), val_ids=streams[1], out_dir=tmp_path / "x",
