@@ -1,6 +1,6 @@
 # Two commands do everything on a fresh machine:
 #   make lab    create .venv, install the pinned course, open JupyterLab on notebooks/
-#   make test   the same install plus test tools, then every test (unit, notebooks, DDP, browser)
+#   make test   the same install plus test tools, then lint and every test (unit, notebooks, DDP, browser)
 # Each target does its own setup; re-running skips what is already installed.
 
 PYTHON ?= python3
@@ -31,7 +31,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root,)
 lab: $(BASE)
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(ROOT_FLAG)
 
-test: test-unit test-notebooks test-ddp test-ui
+test: lint test-unit test-notebooks test-ddp test-ui
 	@echo "make test: all checks passed"
 
 test-unit: $(TOOLS)
@@ -59,6 +59,7 @@ bench: $(TOOLS)
 	$(PY) benchmarks/bench_generate.py
 	$(PY) benchmarks/bench_memory.py
 
+# Style and common bugs (unused names, shadowed builtins, ...) in the code; notebooks are left to nbval.
 lint: $(TOOLS)
 	$(VENV)/bin/ruff check course_utils tests benchmarks
 
