@@ -120,6 +120,8 @@ class GPTModel(nn.Module):
             )
         past = len(cache) if cache is not None else 0
         self.check_ids(ids, past)
+        if ids.dtype not in (torch.long, torch.int32):  # e.g. uint16 from a token file: the lookup needs these
+            ids = ids.long()
         t = ids.shape[1]
         pos = torch.arange(past, past + t, device=ids.device)
         x = self.tok_emb(ids) + self.pos_emb(pos)  # (B, T, d) + (T, d) -> (B, T, d)

@@ -141,6 +141,14 @@ def test_attention_and_block_name_bad_input_shapes(tiny_cfg):
     assert block(torch.randn(2, ctx, d)).shape == (2, ctx, d)  # the full context is fine
 
 
+def test_any_integer_dtype_works_as_ids(tiny_cfg):
+    model = cu.GPTModel(tiny_cfg).eval()
+    ids = torch.tensor([[1, 2, 250]])
+    expected = model(ids)
+    for dtype in (torch.uint8, torch.int16, torch.int32):
+        torch.testing.assert_close(model(ids.to(dtype)), expected, rtol=0, atol=0)
+
+
 def test_a_mismatched_cache_is_a_clear_error(tiny_cfg):
     model = cu.GPTModel(tiny_cfg).eval()
     with pytest.raises(ValueError, match=f"room for 1 layers but the model has {tiny_cfg.n_layers}.*new_cache"):
