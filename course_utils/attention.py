@@ -36,12 +36,12 @@ class KVCache:
 
     def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Append this step's keys/values (B, nh, T_new, hs) and return all of them so far."""
-        if self.keys[layer] is not None and self.keys[layer].shape[0] != k.shape[0]:
-            raise ValueError(
-                f"this cache holds {self.keys[layer].shape[0]} sequence(s) but got a batch of {k.shape[0]}; "
-                f"use one cache per batch (model.new_cache())"
-            )
         if self.keys[layer] is not None:
+            if self.keys[layer].shape[0] != k.shape[0]:
+                raise ValueError(
+                    f"this cache holds {self.keys[layer].shape[0]} sequence(s) but got a batch of {k.shape[0]}; "
+                    f"use one cache per batch (model.new_cache())"
+                )
             k = torch.cat([self.keys[layer], k], dim=2)
             v = torch.cat([self.values[layer], v], dim=2)
         self.keys[layer], self.values[layer] = k, v
@@ -77,16 +77,13 @@ class MultiHeadAttention(nn.Module):
         self.register_buffer("mask", mask, persistent=False)
         self.use_fast = True  # F.scaled_dot_product_attention unless weights are requested
 
-    def _check_input(self, x, cache: KVCache | None, layer: int) -> None:
+    def _check_input(self, x, past: int) -> None:
         """A clear ValueError for input of the wrong shape, instead of a shape error deep inside."""
         d_in = self.W_query.in_features
         if not isinstance(x, torch.Tensor) or x.dim() != 3 or x.shape[-1] != d_in:
             got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
             hint = "; add a batch dimension: x.unsqueeze(0)" if isinstance(x, torch.Tensor) and x.dim() == 2 else ""
             raise ValueError(f"attention expects x of shape (batch, tokens, {d_in}), got {got}{hint}")
-        past = 0
-        if cache is not None and cache.keys[layer] is not None:
-            past = cache.keys[layer].shape[2]
         ctx = self.mask.shape[0]
         if past + x.shape[1] > ctx:
             raise ValueError(f"{past + x.shape[1]} tokens but context_length is {ctx}; keep the last {ctx}")
@@ -104,14 +101,13 @@ class MultiHeadAttention(nn.Module):
         return_weights: bool = False,
     ):
         """``x``: (B, T, d_in) -> (B, T, d_out); with ``return_weights`` also (B, nh, T, T_all)."""
-        self._check_input(x, cache, layer)
+        past = 0 if cache is None or cache.keys[layer] is None else cache.keys[layer].shape[2]  # tokens cached
+        self._check_input(x, past)
         b, t, _ = x.shape
         q = self._split_heads(self.W_query(x))  # (B, nh, T, hs)
         k = self._split_heads(self.W_key(x))  # (B, nh, T, hs)
         v = self._split_heads(self.W_value(x))  # (B, nh, T, hs)
-        past = 0
         if cache is not None:
-            past = 0 if cache.keys[layer] is None else cache.keys[layer].shape[2]
             k, v = cache.update(layer, k, v)  # (B, nh, past + T, hs)
         t_all = k.shape[2]
 

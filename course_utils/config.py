@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
+
+from .checks import is_finite_number, is_whole_number
 
 # The four sizes OpenAI released (Radford et al. 2019, "Language Models are Unsupervised
 # Multitask Learners", table 2). They differ only in width, depth and number of heads.
@@ -41,7 +42,7 @@ class GPTConfig:
     def __post_init__(self) -> None:
         for name in ("vocab_size", "context_length", "emb_dim", "n_heads", "n_layers"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int):
+            if not is_whole_number(value):
                 raise ValueError(
                     f"GPTConfig.{name} must be a whole number, got {value!r} ({type(value).__name__})"
                 )
@@ -54,7 +55,7 @@ class GPTConfig:
                 f"{_divisors(self.emb_dim)}"
             )
         rate = self.drop_rate
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not math.isfinite(rate):
+        if not is_finite_number(rate):
             raise ValueError(f"GPTConfig.drop_rate must be a number, got {rate!r}")
         if not 0.0 <= rate < 1.0:
             raise ValueError(f"GPTConfig.drop_rate must satisfy 0 <= drop_rate < 1, got {rate}")

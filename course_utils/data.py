@@ -19,6 +19,7 @@ from functools import lru_cache
 import torch
 
 from .assets import asset_path, load_manifest
+from .checks import is_whole_number
 from .model import check_id_tensor
 from .tokenizer import ENDOFTEXT_ID, get_tokenizer
 
@@ -50,8 +51,7 @@ class Corpus:
         ``max_tokens``: only the first that many (the same ids as ``token_ids(split)[:max_tokens]``,
         but only the plays needed are tokenised, which makes small runs start fast).
         """
-        if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int)
-                                       or max_tokens <= 0):
+        if max_tokens is not None and (not is_whole_number(max_tokens) or max_tokens <= 0):
             raise ValueError(f"max_tokens must be a positive whole number or None, got {max_tokens!r}")
         return _token_ids(self, split, max_tokens)
 
@@ -125,7 +125,7 @@ class BatchSchedule:
     """
 
     def __init__(self, n_windows: int, batch_size: int, seed: int = 0, rank: int = 0, world_size: int = 1):
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+        if not is_whole_number(batch_size) or batch_size <= 0:
             raise ValueError(f"batch_size must be a positive whole number, got {batch_size!r}")
         if world_size <= 0 or not 0 <= rank < world_size:
             raise ValueError(f"need 0 <= rank < world_size, got rank={rank}, world_size={world_size}")

@@ -19,6 +19,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from .checks import is_whole_number
 from .model import GPTModel, eval_mode
 
 GPT2_VOCAB_SIZE = 50257
@@ -88,7 +89,7 @@ def text_loss(
     """
     from .data import TokenWindows
 
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+    if not is_whole_number(batch_size) or batch_size < 1:
         raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
     ctx = model.cfg.context_length if context_length is None else context_length
     windows = TokenWindows(ids, ctx, stride)

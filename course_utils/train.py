@@ -18,10 +18,11 @@ import hashlib
 import json
 import math
 import os
-import re
 import shlex
+import signal
 import sys
 import tempfile
+import threading
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -30,9 +31,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from .checks import check_device_name, is_finite_number, is_whole_number, pick_device
 from .config import GPTConfig
 from .data import BatchSchedule, TokenWindows, load_corpus
-from .generate import _check_sampling, _is_int, _is_number
+from .generate import _check_sampling
 from .model import GPTModel, eval_mode
 from .weights import atomic_write, copy_state_into, load_checkpoint, read_checkpoint, save_checkpoint
 
@@ -70,32 +72,32 @@ class TrainConfig:
     def __post_init__(self):
         for name in ("max_steps", "batch_size", "warmup_steps", "eval_batches"):
             v = getattr(self, name)
-            if not _is_int(v) or v < (0 if name == "warmup_steps" else 1):
+            if not is_whole_number(v) or v < (0 if name == "warmup_steps" else 1):
                 raise ValueError(f"TrainConfig.{name} must be a positive whole number, got {v!r}")
         for name in ("eval_interval", "sample_interval", "checkpoint_interval", "sample_tokens"):
             v = getattr(self, name)
-            if not _is_int(v) or v < 0:
+            if not is_whole_number(v) or v < 0:
                 raise ValueError(f"TrainConfig.{name} must be a whole number >= 0, got {v!r}")
         for name in ("micro_batch_size", "stride", "max_train_tokens"):
             v = getattr(self, name)
-            if v is not None and (not _is_int(v) or v <= 0):
+            if v is not None and (not is_whole_number(v) or v <= 0):
                 raise ValueError(f"TrainConfig.{name} must be a positive whole number or None, got {v!r}")
         micro = self.micro_batch_size
         if micro is not None and (micro <= 0 or self.batch_size % micro):
             raise ValueError(
                 f"micro_batch_size ({self.micro_batch_size}) must be positive and divide batch_size ({self.batch_size})"
             )
-        if not (_is_number(self.lr) and _is_number(self.min_lr)):
+        if not (is_finite_number(self.lr) and is_finite_number(self.min_lr)):
             raise ValueError(f"lr and min_lr must be finite numbers, got lr={self.lr!r}, min_lr={self.min_lr!r}")
         if not 0 < self.min_lr <= self.lr:
             raise ValueError(f"need 0 < min_lr <= lr, got min_lr={self.min_lr}, lr={self.lr}")
         for name in ("weight_decay", "grad_clip"):
             v = getattr(self, name)
-            if not _is_number(v) or v < 0:
+            if not is_finite_number(v) or v < 0:
                 raise ValueError(f"TrainConfig.{name} must be a number >= 0 (0: off), got {v!r}")
         for name in ("beta1", "beta2"):
             v = getattr(self, name)
-            if not _is_number(v) or not 0 <= v < 1:
+            if not is_finite_number(v) or not 0 <= v < 1:
                 raise ValueError(f"TrainConfig.{name} must be a number with 0 <= {name} < 1, got {v!r}")
         try:
             _check_sampling(self.sample_temperature, self.sample_top_k, None)
@@ -103,7 +105,7 @@ class TrainConfig:
             raise ValueError(f"TrainConfig sample_temperature / sample_top_k: {e}") from None
         if not isinstance(self.sample_prompt, str) or not self.sample_prompt:
             raise ValueError(f"TrainConfig.sample_prompt must be a non-empty string, got {self.sample_prompt!r}")
-        if not _is_int(self.seed):
+        if not is_whole_number(self.seed):
             raise ValueError(f"TrainConfig.seed must be a whole number, got {self.seed!r}")
         if not isinstance(self.compile, bool):
             raise ValueError(f"TrainConfig.compile must be True or False, got {self.compile!r}")
@@ -139,34 +141,6 @@ def preset(name: str) -> tuple[GPTConfig, TrainConfig]:
 
 
 # ---------------------------------------------------------------- pieces of the loop
-
-
-def check_device_name(name) -> None:
-    """Raise a clear ValueError unless ``name`` is auto, cpu, cuda, cuda:N or mps."""
-    if isinstance(name, str) and (name in ("auto", "cpu", "cuda", "mps") or re.fullmatch(r"cuda:\d+", name)):
-        return
-    raise ValueError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps")
-
-
-def pick_device(name: str | torch.device = "auto") -> torch.device:
-    """The device called ``name``, which must exist on this machine; auto = cuda > mps > cpu."""
-    name = str(name)  # a torch.device works too
-    check_device_name(name)
-    if name != "auto":
-        device = torch.device(name)
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device {name!r}: there is no CUDA GPU here; use --device cpu (device='cpu')")
-        if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
-            raise ValueError(f"device {name!r}: this machine has only {torch.cuda.device_count()} CUDA GPU(s), "
-                             f"cuda:0 .. cuda:{torch.cuda.device_count() - 1}")
-        if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-            raise ValueError(f"device {name!r}: MPS (Apple GPU) is not available here; use --device cpu (device='cpu')")
-        return device
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -380,8 +354,6 @@ class _StopOnInterrupt:
     main thread) Ctrl-C behaves as usual."""
 
     def __init__(self, enabled: bool):
-        import threading
-
         self.enabled = enabled and threading.current_thread() is threading.main_thread()
         self.requested = False
         self._previous = None
@@ -394,15 +366,11 @@ class _StopOnInterrupt:
 
     def __enter__(self):
         if self.enabled:
-            import signal
-
             self._previous = signal.signal(signal.SIGINT, self._handler)
         return self
 
     def __exit__(self, *exc) -> None:
         if self.enabled:
-            import signal
-
             signal.signal(signal.SIGINT, self._previous)
 
 
@@ -430,7 +398,7 @@ def train(
     A loss that turns NaN or infinite stops the run with a ValueError before it updates the weights
     or overwrites a checkpoint.
     """
-    if stop_at is not None and (not _is_int(stop_at) or stop_at < 1):
+    if stop_at is not None and (not is_whole_number(stop_at) or stop_at < 1):
         raise ValueError(f"stop_at must be a whole number >= 1 (the step to stop after), got {stop_at!r}")
     d, device = init_distributed(cfg.device)
     if train_ids is None or val_ids is None:
@@ -439,14 +407,10 @@ def train(
         val_ids = corpus.token_ids("val") if val_ids is None else val_ids
     if cfg.max_train_tokens:
         train_ids = train_ids[: cfg.max_train_tokens]
-    windows = {}
-    for name, ids, stride in (("train_ids", train_ids, cfg.stride), ("val_ids", val_ids, None)):
-        try:
-            windows[name] = TokenWindows(ids, model_cfg.context_length, stride)
-        except ValueError as e:
-            raise ValueError(f"{name}: {e}") from None  # say which of the two texts is the problem
-    train_windows, val_windows = windows["train_ids"], windows["val_ids"]
-    train_data = data_fingerprint(train_windows.ids)  # stored in checkpoints, checked on resume
+    train_windows = _windows("train_ids", train_ids, model_cfg.context_length, cfg.stride)
+    val_windows = _windows("val_ids", val_ids, model_cfg.context_length)
+    # The training tokens' fingerprint, stored in checkpoints and checked on resume (only hashed then).
+    train_data = data_fingerprint(train_windows.ids) if out_dir is not None or resume is not None else None
     schedule = BatchSchedule(len(train_windows), cfg.batch_size, cfg.seed, d.rank, d.world_size)
     local_batch = cfg.batch_size // d.world_size
     micro = min(cfg.micro_batch_size or local_batch, local_batch)
@@ -660,6 +624,13 @@ def export_model(result: TrainResult, path, model_cfg: GPTConfig, cfg: TrainConf
     atomic_write(path.with_suffix(".json"), lambda tmp: Path(tmp).write_text(json.dumps(record, indent=1) + "\n"))
     _log(f"exported {path}: val loss {record['final']['val_loss']}, train loss {record['final']['train_loss']}")
     return record
+
+
+def _windows(name: str, ids, context_length: int, stride: int | None = None) -> TokenWindows:
+    try:
+        return TokenWindows(ids, context_length, stride)
+    except ValueError as e:
+        raise ValueError(f"{name}: {e}") from None  # say which of the two texts is the problem
 
 
 def _check_out_dir(out: Path, resuming: bool) -> None:

@@ -20,6 +20,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from .checks import pick_device
 from .config import GPTConfig
 from .model import GPTModel
 
@@ -282,8 +283,6 @@ def load_checkpoint(
 
     The model is returned in eval mode on ``device``.
     """
-    from .train import pick_device  # here, not at the top: train imports this module
-
     device = pick_device(device)  # an unknown or absent device: a clear ValueError
     ckpt = read_checkpoint(path)
     if model is None:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import codecs
-import math
 import sys
 from collections.abc import Iterator
 
@@ -34,6 +33,7 @@ import torch
 from torch import nn
 
 from ..attention import KVCache
+from ..checks import is_finite_number, is_whole_number
 from ..model import check_id_tensor, eval_mode
 
 __all__ = [
@@ -51,30 +51,22 @@ __all__ = [
 # ---------------------------------------------------------------- checking arguments
 
 
-def _is_int(x) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
-
-
-def _is_number(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-
-
 def _check_sampling(temperature, top_k, top_p) -> None:
-    if not _is_number(temperature) or temperature < 0:
+    if not is_finite_number(temperature) or temperature < 0:
         raise ValueError(
             f"temperature must be a number >= 0 (0 = greedy, 1 = the model's own probabilities), "
             f"got {temperature!r}"
         )
-    if top_k is not None and (not _is_int(top_k) or top_k <= 0):
+    if top_k is not None and (not is_whole_number(top_k) or top_k <= 0):
         raise ValueError(f"top_k must be a whole number >= 1 (or None to keep every token), got {top_k!r}")
-    if top_p is not None and (not _is_number(top_p) or not 0.0 < top_p <= 1.0):
+    if top_p is not None and (not is_finite_number(top_p) or not 0.0 < top_p <= 1.0):
         raise ValueError(f"top_p must be a number with 0 < top_p <= 1 (or None, the same as 1), got {top_p!r}")
 
 
 def _prepare(model: nn.Module, ids, max_new_tokens, temperature, top_k, top_p, eos_id, generator) -> torch.Tensor:
     """Check every argument; return the prompt as a long tensor on the model's device."""
     _check_sampling(temperature, top_k, top_p)
-    if not _is_int(max_new_tokens) or max_new_tokens < 0:
+    if not is_whole_number(max_new_tokens) or max_new_tokens < 0:
         raise ValueError(f"max_new_tokens must be a whole number >= 0, got {max_new_tokens!r}")
     check_id_tensor(ids)  # a prompt may be longer than the context, so not model.check_ids
     if ids.shape[0] == 0 or ids.shape[1] == 0:
@@ -90,7 +82,7 @@ def _prepare(model: nn.Module, ids, max_new_tokens, temperature, top_k, top_p, e
             f"the prompt holds token id {bad}, outside the model's vocabulary (0 .. {vocab - 1}); "
             f"were the ids made by a different tokenizer?"
         )
-    if eos_id is not None and (not _is_int(eos_id) or not 0 <= eos_id < vocab):
+    if eos_id is not None and (not is_whole_number(eos_id) or not 0 <= eos_id < vocab):
         raise ValueError(f"eos_id must be None or a token id in 0 .. {vocab - 1}, got {eos_id!r}")
     if generator is not None and not isinstance(generator, torch.Generator):
         raise ValueError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
@@ -113,7 +105,7 @@ def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
     positions are the indices ``torch.topk`` returns, scattered into a mask (a threshold
     ``logits >= kth_value`` would let every tie through).
     """
-    if not _is_int(k) or k <= 0:
+    if not is_whole_number(k) or k <= 0:
         raise ValueError(f"top_k must be a whole number >= 1, got {k!r}")
     k = min(k, logits.shape[-1])
     idx = torch.topk(logits, k, dim=-1).indices  # (..., k)
@@ -127,7 +119,7 @@ def top_p_filter(probs: torch.Tensor, p: float) -> torch.Tensor:
 
     A token is kept when the tokens more likely than it hold less than ``p`` between them.
     """
-    if not _is_number(p) or not 0.0 < p <= 1.0:
+    if not is_finite_number(p) or not 0.0 < p <= 1.0:
         raise ValueError(f"top_p must be a number with 0 < top_p <= 1, got {p!r}")
     if p >= 1.0:
         return probs
