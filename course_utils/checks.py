@@ -1,4 +1,4 @@
-"""Small argument checks shared by the package: whole numbers, finite numbers, devices.
+"""Argument checks shared by the package: numbers, devices, sampling settings, token-id tensors.
 
 ``bool`` is an ``int`` in Python, but ``top_k=True`` or ``batch_size=False`` is a mistake, so the
 number checks refuse it.
@@ -49,3 +49,30 @@ def pick_device(name: str | torch.device = "auto") -> torch.device:
     if device.type == "mps" and not (mps and mps.is_available()):
         raise ValueError(f"device {name!r}: MPS (Apple GPU) is not available here; use --device cpu (device='cpu')")
     return device
+
+
+def check_sampling(temperature, top_k, top_p) -> None:
+    """Raise a clear ValueError unless the sampling settings are usable (0 = greedy temperature)."""
+    if not is_finite_number(temperature) or temperature < 0:
+        raise ValueError(
+            f"temperature must be a number >= 0 (0 = greedy, 1 = the model's own probabilities), "
+            f"got {temperature!r}"
+        )
+    if top_k is not None and (not is_whole_number(top_k) or top_k <= 0):
+        raise ValueError(f"top_k must be a whole number >= 1 (or None to keep every token), got {top_k!r}")
+    if top_p is not None and (not is_finite_number(top_p) or not 0.0 < top_p <= 1.0):
+        raise ValueError(f"top_p must be a number with 0 < top_p <= 1 (or None, the same as 1), got {top_p!r}")
+
+
+def check_id_tensor(ids) -> None:
+    """Raise a clear ValueError unless ``ids`` is an integer tensor of shape (batch, tokens)."""
+    if not isinstance(ids, torch.Tensor):
+        raise ValueError(
+            f"expected a tensor of token ids, got {type(ids).__name__}; "
+            f"use course_utils.text_to_ids(text) or torch.tensor([[...]])"
+        )
+    if ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool:
+        raise ValueError(f"token ids must be integers, got dtype {ids.dtype}; convert with ids.long()")
+    if ids.dim() != 2:
+        hint = "; add a batch dimension with ids.unsqueeze(0)" if ids.dim() == 1 else ""
+        raise ValueError(f"expected ids of shape (batch, tokens), got {tuple(ids.shape)}{hint}")

@@ -19,8 +19,7 @@ from functools import lru_cache
 import torch
 
 from .assets import asset_path, load_manifest
-from .checks import is_whole_number
-from .model import check_id_tensor
+from .checks import check_id_tensor, is_whole_number
 from .tokenizer import ENDOFTEXT_ID, get_tokenizer
 
 # Held out for validation: one tragedy and one comedy, never trained on.

@@ -12,22 +12,9 @@ from torch import nn
 
 from .attention import KVCache
 from .block import TransformerBlock
+from .checks import check_id_tensor
 from .config import GPTConfig
 from .layers import LayerNorm
-
-
-def check_id_tensor(ids) -> None:
-    """Raise a clear ValueError unless ``ids`` is an integer tensor of shape (batch, tokens)."""
-    if not isinstance(ids, torch.Tensor):
-        raise ValueError(
-            f"expected a tensor of token ids, got {type(ids).__name__}; "
-            f"use course_utils.text_to_ids(text) or torch.tensor([[...]])"
-        )
-    if ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool:
-        raise ValueError(f"token ids must be integers, got dtype {ids.dtype}; convert with ids.long()")
-    if ids.dim() != 2:
-        hint = "; add a batch dimension with ids.unsqueeze(0)" if ids.dim() == 1 else ""
-        raise ValueError(f"expected ids of shape (batch, tokens), got {tuple(ids.shape)}{hint}")
 
 
 @contextmanager

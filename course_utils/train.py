@@ -31,10 +31,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .checks import check_device_name, is_finite_number, is_whole_number, pick_device
+from .checks import check_device_name, check_sampling, is_finite_number, is_whole_number, pick_device
 from .config import GPTConfig
 from .data import BatchSchedule, TokenWindows, load_corpus
-from .generate import _check_sampling
 from .model import GPTModel, eval_mode
 from .weights import atomic_write, copy_state_into, load_checkpoint, read_checkpoint, save_checkpoint
 
@@ -100,7 +99,7 @@ class TrainConfig:
             if not is_finite_number(v) or not 0 <= v < 1:
                 raise ValueError(f"TrainConfig.{name} must be a number with 0 <= {name} < 1, got {v!r}")
         try:
-            _check_sampling(self.sample_temperature, self.sample_top_k, None)
+            check_sampling(self.sample_temperature, self.sample_top_k, None)
         except ValueError as e:
             raise ValueError(f"TrainConfig sample_temperature / sample_top_k: {e}") from None
         if not isinstance(self.sample_prompt, str) or not self.sample_prompt:

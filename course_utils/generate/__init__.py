@@ -33,8 +33,8 @@ import torch
 from torch import nn
 
 from ..attention import KVCache
-from ..checks import is_finite_number, is_whole_number
-from ..model import check_id_tensor, eval_mode
+from ..checks import check_id_tensor, check_sampling, is_finite_number, is_whole_number
+from ..model import eval_mode
 
 __all__ = [
     "PreallocatedKVCache",
@@ -48,24 +48,9 @@ __all__ = [
 ]
 
 
-# ---------------------------------------------------------------- checking arguments
-
-
-def _check_sampling(temperature, top_k, top_p) -> None:
-    if not is_finite_number(temperature) or temperature < 0:
-        raise ValueError(
-            f"temperature must be a number >= 0 (0 = greedy, 1 = the model's own probabilities), "
-            f"got {temperature!r}"
-        )
-    if top_k is not None and (not is_whole_number(top_k) or top_k <= 0):
-        raise ValueError(f"top_k must be a whole number >= 1 (or None to keep every token), got {top_k!r}")
-    if top_p is not None and (not is_finite_number(top_p) or not 0.0 < top_p <= 1.0):
-        raise ValueError(f"top_p must be a number with 0 < top_p <= 1 (or None, the same as 1), got {top_p!r}")
-
-
 def _prepare(model: nn.Module, ids, max_new_tokens, temperature, top_k, top_p, eos_id, generator) -> torch.Tensor:
     """Check every argument; return the prompt as a long tensor on the model's device."""
-    _check_sampling(temperature, top_k, top_p)
+    check_sampling(temperature, top_k, top_p)
     if not is_whole_number(max_new_tokens) or max_new_tokens < 0:
         raise ValueError(f"max_new_tokens must be a whole number >= 0, got {max_new_tokens!r}")
     check_id_tensor(ids)  # a prompt may be longer than the context, so not model.check_ids
@@ -144,7 +129,7 @@ def next_token_distribution(
     softmax; keep the top-p nucleus and renormalise. ``temperature=0`` means greedy: all the
     probability on the largest logit (the first one if several tie).
     """
-    _check_sampling(temperature, top_k, top_p)
+    check_sampling(temperature, top_k, top_p)
     logits = logits.float()
     if temperature == 0:
         top = logits.argmax(dim=-1, keepdim=True)
@@ -410,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..tokenizer import ENDOFTEXT_ID, get_tokenizer, text_to_ids
 
     try:
-        _check_sampling(args.temperature, args.top_k, args.top_p)
+        check_sampling(args.temperature, args.top_k, args.top_p)
         if not args.prompt:
             raise ValueError('--prompt is empty; give some text to continue, or "<|endoftext|>" to start from nothing')
         tokenizer = get_tokenizer()

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 import matplotlib.pyplot as plt
 import torch
 
-from ..generate import _check_sampling, generate, next_token_distribution, sample_next_token
+from ..checks import check_sampling
+from ..generate import generate, next_token_distribution, sample_next_token
 from ..model import eval_mode
 from ..tokenizer import ENDOFTEXT_ID, get_tokenizer, text_to_ids
 
@@ -87,7 +88,7 @@ def step_table(
     Greedy by default (the pick is the first candidate); with ``temperature > 0`` the pick is
     sampled (seeded by ``seed``) and the candidates' probabilities are the filtered ones.
     """
-    _check_sampling(temperature, top_k, top_p)
+    check_sampling(temperature, top_k, top_p)
     if not isinstance(k, int) or k < 1:
         raise ValueError(f"k must be a whole number >= 1, got {k!r}")
     tok = get_tokenizer()
