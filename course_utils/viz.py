@@ -44,9 +44,10 @@ _BLOCK_KEYS = {"layernorm", "attention", "residual", "layernorm2", "feedforward"
 _ACCENT, _BASE, _DIM = "#f4a261", "#dbe7f3", "#eeeeee"
 
 
-def gpt2_map(highlight: str | list[str] | None = None, title: str | None = None, ax=None):
+def gpt2_map(highlight: str | list[str] | None = None, title: str | None = None, ax=None, loop: bool = False):
     """Draw GPT-2 as a stack of pieces; ``highlight`` is a notebook key (see ``HIGHLIGHTS``)
-    or a list of piece keys. Returns the matplotlib Figure."""
+    or a list of piece keys. ``loop=True`` adds generation's "append and repeat" arrow from the
+    next-token probabilities back to the input. Returns the matplotlib Figure."""
     keys = HIGHLIGHTS.get(highlight, highlight) if isinstance(highlight, str) else (highlight or [])
     keys = set(keys)
     lit_all = "all" in keys or not keys  # everything in the base colour, nothing dimmed
@@ -87,7 +88,14 @@ def gpt2_map(highlight: str | list[str] | None = None, title: str | None = None,
         ax.plot([3.0, 0.78, 0.78], [start, start, end], color=shortcut, linewidth=2)
         ax.add_patch(FancyArrowPatch((0.78, end), (1.0, end), arrowstyle="-|>", mutation_scale=12,
                                      color=shortcut, linewidth=2))
-    ax.set_xlim(-0.2, 6.3)
+    if loop:  # generation: the picked token is appended to the input and everything runs again
+        color = _ACCENT if "softmax" in keys else "#555555"
+        ax.plot([0.5, -0.05, -0.05], [10.35, 10.35, 0.2], color=color, linewidth=2.2, linestyle="--")
+        ax.add_patch(FancyArrowPatch((-0.05, 0.2), (0.5, 0.2), arrowstyle="-|>", mutation_scale=16,
+                                     color=color, linewidth=2.2))
+        ax.text(-0.2, 5.3, "pick a token, append it to the input, and repeat", rotation=90, ha="right",
+                va="center", fontsize=9.5, color="#333333", weight="bold")
+    ax.set_xlim(-0.75 if loop else -0.2, 6.3)
     ax.set_ylim(-0.3, 10.8)
     ax.axis("off")
     if title:

@@ -10,10 +10,13 @@ import torch
 
 import course_utils as cu
 from course_utils.generate import generate
+from course_utils.lens import generation_frames
 from course_utils.widgets.generation import (
+    FrameStepperApp,
     PlaygroundApp,
     StepperApp,
     format_steps,
+    generation_stepper,
     playground_app,
     playground_generate,
     plot_steps,
@@ -60,6 +63,8 @@ def test_format_and_plot_steps(model):
     assert text.count("pick:") == 2 and "step 2" in text
     fig = plot_steps(table)
     assert len(fig.axes) == 2
+    assert fig.axes[0].get_xlim() == fig.axes[1].get_xlim()  # one x-axis: bars compare across steps
+    assert fig.axes[0].get_shared_x_axes().joined(fig.axes[0], fig.axes[1])
     plt.close(fig)
 
 
@@ -118,7 +123,29 @@ def test_stepper_app_advances_one_token_per_click(model):
     assert app.steps[0].pick_id == expected[0].pick_id
 
 
+def test_generation_stepper_shows_one_frame_per_step(model):
+    app = generation_stepper(model, "To be, or not", steps=4)
+    assert isinstance(app, FrameStepperApp)
+    assert (app.slider.description, app.slider.min, app.slider.max, app.slider.value) == ("step", 1, 4, 1)
+    expected = generation_frames(model, cu.text_to_ids("To be, or not"), 4)
+    assert [f.pick_id for f in app.frames] == [f.pick_id for f in expected]
+    first_image, first_text = app.image.value, app.text.value
+    assert first_image[:4] == b"\x89PNG" and "step 1:" in first_text
+    app.next.click()
+    assert app.slider.value == 2 and "step 2:" in app.text.value and app.image.value != first_image
+    app.slider.value = 4
+    app.next.click()  # already at the last step: stays there
+    assert app.slider.value == 4 and "step 4:" in app.text.value
+    app.previous.click()
+    assert app.slider.value == 3 and "step 3:" in app.text.value
+    for _ in range(5):
+        app.previous.click()
+    assert app.slider.value == 1 and app.text.value == first_text
+    with pytest.raises(ValueError, match="empty"):
+        FrameStepperApp(model, "")
+
+
 def test_apps_display_as_widgets(model):
-    for app in (PlaygroundApp(model), StepperApp(model)):
+    for app in (PlaygroundApp(model), StepperApp(model), FrameStepperApp(model, steps=2)):
         bundle = app._repr_mimebundle_()
         assert "application/vnd.jupyter.widget-view+json" in bundle

@@ -8,9 +8,11 @@ Plain functions do the work and return plain data (tests call them directly):
 * ``playground_generate(model, prompt, temperature, top_k, top_p, max_new_tokens, seed)``: the
   prompt and its continuation as one string.
 
-The apps are thin ipywidgets layers over them: ``StepperApp`` (a "Next token" button) and
-``PlaygroundApp`` (prompt, temperature, top-k, top-p, length, "Generate"). Their widgets are
-attributes, so a test can set values and call ``button.click()`` without a browser.
+The apps are thin ipywidgets layers over them: ``StepperApp`` (a "Next token" button),
+``FrameStepperApp`` (a "step" slider with Previous/Next over ``course_utils.lens.generation_frames``:
+each step's column rising through the stack) and ``PlaygroundApp`` (prompt, temperature, top-k,
+top-p, length, "Generate"). Their widgets are attributes, so a test can set values and call
+``button.click()`` without a browser.
 """
 
 from __future__ import annotations
@@ -27,10 +29,12 @@ from ..model import eval_mode
 from ..tokenizer import ENDOFTEXT_ID, get_tokenizer, text_to_ids
 
 __all__ = [
+    "FrameStepperApp",
     "PlaygroundApp",
     "Step",
     "StepperApp",
     "format_steps",
+    "generation_stepper",
     "playground_app",
     "playground_generate",
     "plot_steps",
@@ -114,16 +118,18 @@ def format_steps(table: list[Step], width: int = 40) -> str:
 
 
 def plot_steps(table: list[Step], max_context: int = 45):
-    """One horizontal bar chart per step: the candidates' probabilities, the pick in orange."""
+    """One horizontal bar chart per step: the candidates' probabilities, the pick in orange.
+    The panels share their x-axis, so bars of different steps compare by length."""
     n = len(table)
-    fig, axes = plt.subplots(1, n, figsize=(3.3 * n, 2.9), squeeze=False)
+    fig, axes = plt.subplots(1, n, figsize=(3.3 * n, 2.9), squeeze=False, sharex=True)
+    right = max(max(max(p for _, p in s.candidates) * 1.25, 0.05) for s in table)
     for ax, s in zip(axes[0], table, strict=True):
         labels = [_show_token(t) for t, _ in s.candidates]
         probs = [p for _, p in s.candidates]
         colors = ["#f4a261" if i == s.pick_id else "#8fb3d9" for i in s.candidate_ids]
         ax.barh(range(len(probs))[::-1], probs, color=colors)
         ax.set_yticks(range(len(probs))[::-1], labels)
-        ax.set_xlim(0, max(max(probs) * 1.25, 0.05))
+        ax.set_xlim(0, right)
         for y, p in zip(range(len(probs))[::-1], probs, strict=True):
             ax.text(p, y, f" {p:.2f}", va="center", fontsize=8)
         ctx = s.context if len(s.context) <= max_context else "..." + s.context[-(max_context - 3) :]
@@ -135,7 +141,7 @@ def plot_steps(table: list[Step], max_context: int = 45):
 
 def playground_generate(
     model,
-    prompt: str = "ROMEO:",
+    prompt: str = "ROMEO.\n",
     temperature: float = 0.8,
     top_k: int | None = 40,
     top_p: float | None = 0.95,
@@ -181,7 +187,7 @@ class StepperApp:
     image) show the latest; "Start over" goes back to the prompt.
     """
 
-    def __init__(self, model, text: str = "ROMEO:", k: int = 5, temperature: float = 0.0, seed: int = 123):
+    def __init__(self, model, text: str = "ROMEO.\n", k: int = 5, temperature: float = 0.0, seed: int = 123):
         import ipywidgets as w
 
         self.model, self.text, self.k, self.temperature, self.seed = model, text, k, temperature, seed
@@ -231,6 +237,45 @@ class StepperApp:
         return self.widget._repr_mimebundle_(**kwargs)
 
 
+class FrameStepperApp:
+    """Generation frame by frame: a "step" slider (and Previous / Next) picks a step of
+    ``course_utils.lens.generation_frames``; ``app.image`` shows ``plot_frame`` of it and
+    ``app.text`` its ``format_frame`` text. The frames are computed once, when the app is made."""
+
+    def __init__(self, model, prompt: str = "ROMEO.\n", steps: int = 8, k: int = 5):
+        import ipywidgets as w
+
+        from ..lens import generation_frames
+
+        if not isinstance(prompt, str) or not prompt:
+            raise ValueError("the prompt is empty; type a few words for the model to continue")
+        self.frames = generation_frames(model, text_to_ids(prompt, get_tokenizer()), steps, k)
+        self.slider = w.IntSlider(value=1, min=1, max=len(self.frames), step=1, description="step")
+        self.previous = w.Button(description="Previous", icon="backward")
+        self.next = w.Button(description="Next", icon="forward", button_style="primary")
+        self.image = w.Image(format="png")
+        self.text = w.HTML()
+        self.previous.on_click(lambda _: self.show(self.slider.value - 1))
+        self.next.on_click(lambda _: self.show(self.slider.value + 1))
+        self.slider.observe(lambda change: self._draw(change["new"]), names="value")
+        self.widget = w.VBox([w.HBox([self.previous, self.slider, self.next]), self.image, self.text])
+        self._draw(1)
+
+    def show(self, step: int) -> None:
+        """Go to ``step`` (clamped to 1 .. number of frames)."""
+        self.slider.value = min(max(step, 1), len(self.frames))
+
+    def _draw(self, step: int) -> None:
+        from ..lens import format_frame, plot_frame
+
+        frame = self.frames[step - 1]
+        self.image.value = _figure_png(plot_frame(frame))
+        self.text.value = f"<pre>{_escape(format_frame(frame))}</pre>"
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)
+
+
 class PlaygroundApp:
     """Prompt, temperature, top-k, top-p, length and a "Generate" button over ``playground_generate``.
 
@@ -240,7 +285,7 @@ class PlaygroundApp:
     def __init__(
         self,
         model,
-        prompt: str = "ROMEO:",
+        prompt: str = "ROMEO.\n",
         temperature: float = 0.8,
         top_k: int = 40,
         top_p: float = 0.95,
@@ -286,15 +331,26 @@ class PlaygroundApp:
         return self.widget._repr_mimebundle_(**kwargs)
 
 
+def _escape(text: str) -> str:
+    import html
+
+    return html.escape(text)
+
+
 def _html(text: str) -> str:
     import html
 
     return html.escape(text).replace("\n", "↵<br>")
 
 
-def stepper_app(model, text: str = "ROMEO:", k: int = 5, temperature: float = 0.0, seed: int = 123) -> StepperApp:
+def stepper_app(model, text: str = "ROMEO.\n", k: int = 5, temperature: float = 0.0, seed: int = 123) -> StepperApp:
     """The step-by-step view as an app: a "Next token" button, the candidates, the pick."""
     return StepperApp(model, text, k, temperature, seed)
+
+
+def generation_stepper(model, prompt: str = "ROMEO.\n", steps: int = 8, k: int = 5) -> FrameStepperApp:
+    """Generation frame by frame as an app: a step slider over ``generation_frames``."""
+    return FrameStepperApp(model, prompt, steps, k)
 
 
 def playground_app(model, **defaults) -> PlaygroundApp:
