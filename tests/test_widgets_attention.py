@@ -114,3 +114,45 @@ def test_explorer_without_a_model_uses_explorer_model(monkeypatch, small_model):
     monkeypatch.setattr(att, "explorer_model", lambda: (small_model, "stand-in"))
     app = att.attention_explorer()
     assert app.model is small_model and app.description == "stand-in"
+
+
+def test_query_attention_is_one_row_of_every_layer_and_head(small_model):
+    text = "the orders given it by human beings except where such orders"
+    tokens, attention = att.attention_weights(small_model, text)
+    seen, w = att.query_attention(small_model, text, query=-1)
+    assert seen == tokens and w.shape == (3, 4, len(tokens))
+    for layer in range(3):
+        torch.testing.assert_close(w[layer], attention[layer][:, -1, :])
+    seen, w = att.query_attention(small_model, text, query=3)  # " it": sees 4 tokens
+    assert seen == tokens[:4] and w.shape == (3, 4, 4)
+    torch.testing.assert_close(w.sum(-1), torch.ones(3, 4))
+    torch.testing.assert_close(w[1], attention[1][:, 3, :4])
+    assert not torch.allclose(w[0, 0], w[0, 1])  # heads differ in the sharpened model
+
+
+def test_query_attention_rejects_a_position_outside_the_text(small_model):
+    with pytest.raises(ValueError, match=r"query must be a token position in -2 \.\. 1 \(the text has 2 tokens\), got 2"):
+        att.query_attention(small_model, "Hello world", query=2)
+
+
+def test_plot_query_attention_labels_rows_and_columns(small_model):
+    tokens, w = att.query_attention(small_model, "such orders would", query=1)
+    ax = att.plot_query_attention(w, tokens, title="where ' orders' looks")
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["such (0)", " orders (1)"]
+    ylabels = [t.get_text() for t in ax.get_yticklabels()]
+    assert len(ylabels) == 12 and ylabels[0] == "layer 0, head 0" and ylabels[-1] == "layer 2, head 3"
+    assert ax.images[0].get_array().shape == (12, 2)
+    assert len(ax.figure.axes) == 2  # the heatmap and its colorbar
+    assert ax.texts[0].get_text() == f"{w[0, 0, 0].item():.2f}"
+    with pytest.raises(ValueError, match="got 1 tokens for weights over 2 positions"):
+        att.plot_query_attention(w, tokens[:1])
+    plt.close(ax.figure)
+
+
+def test_plot_query_attention_drops_the_numbers_for_a_big_model():
+    w = torch.softmax(torch.randn(12, 12, 5), dim=-1)  # GPT-2 small's 144 heads
+    ax = att.plot_query_attention(w, ["a", "b", "c", "d", "e"])
+    assert ax.images[0].get_array().shape == (144, 5)
+    assert not ax.texts  # 720 numbers would be unreadable
+    assert ax.figure.get_size_inches()[1] <= 12
+    plt.close(ax.figure)

@@ -7,6 +7,8 @@ layer over them:
   otherwise a seeded random model of the same shape (the description says which);
 * ``attention_figure(model, text, layer, head)`` -> a matplotlib Figure: one head's attention
   weights as a heatmap, tokens on both axes;
+* ``query_attention(model, text, query)`` -> where one token looks in every layer and head, and
+  ``plot_query_attention`` to draw it (one row per layer and head, one column per visible token);
 * ``attention_explorer(model=None, sentences=...)`` -> the app: a ``Dropdown`` ("sentence"), two
   ``IntSlider`` ("layer", "head") and an ``Output`` that shows the heatmap as a PNG image and is
   redrawn whenever a value changes.
@@ -19,6 +21,7 @@ import io
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
+import numpy as np
 import torch
 
 from ..assets import AssetError
@@ -30,6 +33,7 @@ from ..weights import load_course_model
 DEFAULT_SENTENCES = (
     "The animal didn't cross the street because it was too tired",
     "The animal didn't cross the street because it was too wide",
+    "A robot must obey the orders given it by human beings except where such orders would conflict with the First Law",
     "To be, or not to be, that is the question",
     "Friends, Romans, countrymen, lend me your ears",
     "The king is dead. Long live the king!",
@@ -109,6 +113,49 @@ def attention_figure(model: GPTModel, text: str = DEFAULT_SENTENCES[0], layer: i
     return fig
 
 
+@torch.no_grad()
+def query_attention(model: GPTModel, text: str, query: int) -> tuple[list[str], torch.Tensor]:
+    """Where the token at position ``query`` of ``text`` looks, in every layer and head.
+
+    ``query`` counts from 0 (negative counts from the end). Returns the tokens it can see (positions
+    0 .. query) and their weights, shape (n_layers, nh, query + 1): entry (l, h, j) is how much that
+    token attends to token j in layer l, head h. Each row sums to 1 (the causal mask hides the rest).
+    """
+    tokens, attention = attention_weights(model, text)
+    t = len(tokens)
+    if not -t <= query < t:
+        raise ValueError(f"query must be a token position in {-t} .. {t - 1} (the text has {t} tokens), got {query}")
+    q = query % t
+    return tokens[: q + 1], torch.stack([w[:, q, : q + 1] for w in attention])
+
+
+def plot_query_attention(weights: torch.Tensor, tokens: Sequence[str], title: str = "", ax=None):
+    """Draw ``query_attention``'s weights: one row per (layer, head), one column per visible token,
+    with a colorbar. Up to 48 rows (the course model has 16) the weights are written in the cells;
+    a bigger model (GPT-2 small: 144 rows) gets smaller labels and no numbers."""
+    n_layers, nh, t = weights.shape
+    if len(tokens) != t:
+        raise ValueError(f"got {len(tokens)} tokens for weights over {t} positions; "
+                         "pass the tokens that query_attention returned")
+    n_rows = n_layers * nh
+    if ax is None:
+        _, ax = plt.subplots(figsize=(0.55 * t + 2.5, min(12.0, 0.32 * n_rows + 1.6)))
+    rows = weights.reshape(n_rows, t).numpy()
+    im = ax.imshow(rows, cmap="viridis", vmin=0.0, vmax=max(float(rows.max()), 1e-6), aspect="auto")
+    if n_rows <= 48:
+        for (i, j), val in np.ndenumerate(rows):
+            ax.text(j, i, f"{val:.2f}", ha="center", va="center", fontsize=6,
+                    color="black" if im.norm(val) > 0.6 else "white")
+    ax.set_xticks(range(t), [f"{tok} ({j})" for j, tok in enumerate(tokens)], rotation=90)
+    ax.set_yticks(range(n_rows), [f"layer {i}, head {h}" for i in range(n_layers) for h in range(nh)],
+                  fontsize=8 if n_rows <= 48 else 4)
+    ax.set_xlabel("key: the token looked at (position)")
+    if title:
+        ax.set_title(title)
+    ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.02, label="attention weight")
+    return ax
+
+
 def _png(fig) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=80)
@@ -182,4 +229,6 @@ __all__ = [
     "attention_weights",
     "explorer_model",
     "plot_attention",
+    "plot_query_attention",
+    "query_attention",
 ]
