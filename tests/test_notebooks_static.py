@@ -3,7 +3,7 @@
 nbval compares only cells that have stored outputs from a run, so every code cell must have been
 executed; links between notebooks must resolve; nothing may load from the internet; and
 `nbval-ignore-output` is reserved for cells whose output truly varies (widgets, timings, training,
-the versions and device of the machine).
+the versions and device of the machine, whether the optional GPT-2 weights are there).
 """
 
 import json
@@ -18,7 +18,7 @@ LINK = re.compile(r"\]\(([^)\s]+\.ipynb)(#[^)]*)?\)")
 REMOTE_IMAGE = re.compile(r"!\[[^\]]*\]\(https?://|<img[^>]+src=[\"']https?://")
 VARYING = re.compile(  # what may make a cell's output differ between runs or machines
     r"(?i)widget|explorer|playground|stepper|interact|perf_counter|time\.|tokens/s|train|display\("
-    r"|__version__|sys\.version"
+    r"|__version__|sys\.version|load_gpt2_or_course_model|gpt2_weights_path"
 )
 
 
