@@ -1,7 +1,10 @@
-"""The notebook-00 checker accepts the worked solution and rejects the stub and plausible mistakes."""
+"""The notebook-00 checker accepts the worked solution, reports the stub as not implemented, and names
+each classic miscount."""
+
+import pytest
 
 import course_utils as cu
-from course_utils.exercises import check_parameter_count
+from course_utils.exercises import check_parameter_count, nb00
 
 
 def solution(cfg):
@@ -32,27 +35,46 @@ def test_stub_is_not_implemented(capsys):
     assert capsys.readouterr().out.startswith("⏳ parameter_count: not implemented yet")
 
 
-def test_untied_head_is_rejected_with_a_hint(capsys):
-    assert not check_parameter_count(lambda cfg: solution(cfg) + cfg.vocab_size * cfg.emb_dim)
+WRONG = [
+    ("untied head", lambda cfg: solution(cfg) + cfg.vocab_size * cfg.emb_dim, "ties it to the token embedding"),
+    ("always qkv bias", lambda cfg: solution(cfg.replace(qkv_bias=True)), "only when cfg.qkv_bias is True"),
+    ("never qkv bias", lambda cfg: solution(cfg.replace(qkv_bias=False)), "the Q, K, V biases are missing"),
+    ("no positions", lambda cfg: solution(cfg) - cfg.context_length * cfg.emb_dim, "positional embedding"),
+    ("no final LayerNorm", lambda cfg: solution(cfg) - 2 * cfg.emb_dim, "final LayerNorm"),
+    ("one LayerNorm per block", lambda cfg: solution(cfg) - cfg.n_layers * 2 * cfg.emb_dim, "one LayerNorm per block"),
+    ("LayerNorm weights only", lambda cfg: solution(cfg) - (2 * cfg.n_layers + 1) * cfg.emb_dim, "weights only"),
+    ("no feed-forward biases", lambda cfg: solution(cfg) - cfg.n_layers * 5 * cfg.emb_dim, "feed-forward biases"),
+    ("hidden layer emb_dim wide", lambda cfg: solution(cfg) - cfg.n_layers * (6 * cfg.emb_dim**2 + 3 * cfg.emb_dim),
+     "4 x emb_dim"),
+    ("no output projection", lambda cfg: solution(cfg) - cfg.n_layers * (cfg.emb_dim**2 + cfg.emb_dim),
+     "output projection"),
+]
+
+
+@pytest.mark.parametrize("wrong, fragment", [w[1:] for w in WRONG], ids=[w[0] for w in WRONG])
+def test_names_the_mistake(capsys, wrong, fragment):
+    assert not check_parameter_count(wrong)
     out = capsys.readouterr().out
-    assert out.startswith("❌ parameter_count, case 1") and "ties it to the token embedding" in out
+    assert out.startswith("❌ parameter_count") and "it looks like" in out and fragment in out
 
 
-def test_always_counting_qkv_bias_is_rejected(capsys):
-    assert not check_parameter_count(lambda cfg: solution(cfg.replace(qkv_bias=True)))
-    out = capsys.readouterr().out
-    assert "❌" in out and "qkv_bias" in out
-
-
-def test_missing_positional_embedding_is_rejected(capsys):
-    assert not check_parameter_count(lambda cfg: solution(cfg) - cfg.context_length * cfg.emb_dim)
-    assert "positional embedding" in capsys.readouterr().out
+def test_unknown_miscount_is_shown_as_integers(capsys):
+    assert not check_parameter_count(lambda cfg: solution(cfg) + 7)
+    assert "got 124,439,815, expected 124,439,808 (+7)" in capsys.readouterr().out
 
 
 def test_non_numbers_and_crashes_are_reported_not_raised(capsys):
     assert not check_parameter_count(lambda cfg: str(solution(cfg)))
+    assert "expected a whole number, got the text" in capsys.readouterr().out
+    assert not check_parameter_count(lambda cfg: solution(cfg) + 0.5)
     assert "expected a whole number" in capsys.readouterr().out
     assert not check_parameter_count(lambda cfg: cfg.nonexistent)
     assert "raised AttributeError" in capsys.readouterr().out
     assert not check_parameter_count(None)
     assert "expected a function" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("mistake", nb00._MISTAKES, ids=[m.hint[:40] for m in nb00._MISTAKES])
+def test_every_mistake_is_recognised(capsys, mistake):
+    assert not check_parameter_count(mistake.fn)
+    assert f"it looks like {mistake.hint}" in capsys.readouterr().out

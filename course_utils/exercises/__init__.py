@@ -9,9 +9,9 @@ in a module's ``__all__`` is importable from ``course_utils.exercises``.
 import importlib
 import pkgutil
 
-from ._check import Case, run_checks
+from ._check import Case, CheckResult, Mistake, run_checks
 
-__all__ = ["Case", "run_checks"]
+__all__ = ["Case", "CheckResult", "Mistake", "run_checks"]
 
 for _info in pkgutil.iter_modules(__path__):
     if not _info.name.startswith("_"):

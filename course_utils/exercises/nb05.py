@@ -10,7 +10,7 @@ from torch import nn
 
 from ..block import TransformerBlock
 from ..config import GPTConfig
-from ._check import Case, compare, run_checks
+from ._check import Case, CheckResult, Mistake, compare, run_checks
 
 __all__ = ["check_residual_forward", "check_sublayer_contributions"]
 
@@ -21,7 +21,56 @@ def _residual_forward(x: torch.Tensor, layers) -> torch.Tensor:
     return x
 
 
-def check_residual_forward(fn: Callable) -> bool:
+def _no_shortcut(x, layers):
+    for layer in layers:
+        x = layer(x)
+    return x
+
+
+def _reads_input(x, layers):
+    out = x
+    for layer in layers:
+        out = out + layer(x)
+    return out
+
+
+def _overwrites(x, layers):
+    out = x
+    for layer in layers:
+        out = x + layer(x)
+    return out
+
+
+def _first_only(x, layers):
+    for layer in layers:
+        x = x + layer(x)
+        return x  # a `return` indented into the loop
+    return x
+
+
+_STEP = "for layer in layers: x = x + layer(x)"
+_SKIPPED = ("a layer was skipped: every layer in the list must run, first to last (a loop over "
+            "range(len(layers) - 1) misses the last one, one starting at 1 the first)")
+_RESIDUAL_MISTAKES = [
+    Mistake(_no_shortcut,
+            f"the shortcut is missing: x = layer(x) replaces the stream; add the layer's output to it, {_STEP}"),
+    Mistake(_reads_input,
+            "every layer read the original input instead of the updated stream: each layer must read the x that "
+            f"the previous layers produced, {_STEP}"),
+    Mistake(_overwrites,
+            f"each step started again from the input (out = x + layer(x)), so only the last layer counts: {_STEP}"),
+    Mistake(lambda x, layers: x + _no_shortcut(x, layers),
+            f"there is one shortcut around the whole stack instead of one around each layer: {_STEP}"),
+    Mistake(_first_only,
+            "only the first layer was applied: is the `return` indented inside the loop? Return after the loop"),
+    Mistake(lambda x, layers: _residual_forward(x, list(layers)[::-1]),
+            "the layers ran in reverse order: apply them first to last, as the list gives them"),
+    Mistake(lambda x, layers: _residual_forward(x, list(layers)[:-1]), _SKIPPED),
+    Mistake(lambda x, layers: _residual_forward(x, list(layers)[1:]), _SKIPPED),
+]
+
+
+def check_residual_forward(fn: Callable) -> CheckResult:
     """``fn(x, layers)`` must apply ``x = x + layer(x)`` for every layer, in order."""
     cases = []
     with torch.random.fork_rng(devices=[]):  # build hidden cases without moving the notebook's RNG
@@ -35,19 +84,18 @@ def check_residual_forward(fn: Callable) -> bool:
             x = torch.randn(shape)
             with torch.no_grad():
                 expected = _residual_forward(x, layers)
-            cases.append(Case(desc, args=(x, layers), expected=expected))
+            cases.append(Case(desc, args=(x, layers), expected=expected, dims=("batch", "token", "feature")))
         cases.append(Case("no layers at all: the input comes back", args=(x, []), expected=x.clone()))
 
-    def safe(x, layers):  # the student's function runs without building a graph
+    def quiet(x, layers):  # no graph; the very tensor passed in, so changing it in place is noticed
         with torch.no_grad():
-            return fn(x.clone(), layers)
+            return fn(x, layers)
 
-    return run_checks("residual_forward", safe, cases)
+    return run_checks("residual_forward", quiet, cases, mistakes=_RESIDUAL_MISTAKES)
 
 
 class _Pair(tuple):
-    """(attention_part, ff_part), shown briefly in feedback. The expected pair also carries
-    ``ff_of_x``, what a feed-forward reading x instead of x + a would return (to name that slip)."""
+    """(attention_part, ff_part), shown briefly in feedback."""
 
     def __repr__(self) -> str:
         def show(t: Any) -> str:
@@ -58,27 +106,68 @@ class _Pair(tuple):
         return "(" + ", ".join(show(t) for t in self) + ")"
 
 
-def _compare_pair(got: Any, expected: tuple) -> str | None:
+_DIMS = ("batch", "token", "feature")
+
+
+def _compare_pair(got: Any, expected: tuple, atol: float = 1e-4) -> str | None:
     if not isinstance(got, (tuple, list)) or len(got) != 2:
-        return "expected a pair (attention_part, ff_part)"
+        return ("expected a pair (attention_part, ff_part): return both, `return a, f`, not the block's "
+                "whole change")
     for name, g, e in zip(("attention_part", "ff_part"), got, expected, strict=True):
-        problem = compare(g, e)
+        problem = compare(g, e, atol=atol, dims=_DIMS)
         if problem:
-            ff_of_x = getattr(expected, "ff_of_x", None)  # the likely slip: ff(norm2(x))
-            if name == "ff_part" and ff_of_x is not None and compare(g, ff_of_x) is None:
-                problem += "; this is ff(norm2(x)): the feed-forward must read x + a (the stream after attention)"
-                problem += ", not x"
             return f"{name}: {problem}"
     return None
 
 
-def _contributions(x: torch.Tensor, block: TransformerBlock) -> tuple[torch.Tensor, torch.Tensor]:
-    a = block.attn(block.norm1(x))
-    f = block.ff(block.norm2(x + a))
-    return a, f
+def _contributions(x, block, *, norms=True, ff_reads="x + a", post=False, swap_norms=False):
+    n1, n2 = (block.norm2, block.norm1) if swap_norms else (block.norm1, block.norm2)
+    if not norms:
+        n1 = n2 = nn.Identity()
+    if post:
+        a = n1(block.attn(x))
+        return a, n2(block.ff(x + a))
+    a = block.attn(n1(x))
+    stream = {"x + a": x + a, "x": x, "a": a}[ff_reads]
+    return a, block.ff(n2(stream))
 
 
-def check_sublayer_contributions(fn: Callable) -> bool:
+_RIGHT = "a = block.attn(block.norm1(x)); f = block.ff(block.norm2(x + a))"
+_PAIR_MISTAKES = [
+    Mistake(lambda x, b: _contributions(x, b, ff_reads="x"),
+            f"the feed-forward read x: it must read x + a (the stream after attention's add), {_RIGHT}"),
+    Mistake(lambda x, b: _contributions(x, b, ff_reads="a"),
+            f"the feed-forward read only the attention part a; it reads the whole stream x + a: {_RIGHT}"),
+    Mistake(lambda x, b: _contributions(x, b, norms=False),
+            f"the LayerNorms were skipped: each sub-layer reads the stream through its own LayerNorm, {_RIGHT}"),
+    Mistake(lambda x, b: (lambda a: (a, b.ff(b.norm2(x + a))))(b.attn(x)),
+            f"attention read x without its LayerNorm: it reads block.norm1(x), {_RIGHT}"),
+    Mistake(lambda x, b: (lambda a: (a, b.ff(x + a)))(b.attn(b.norm1(x))),
+            f"the feed-forward read x + a without its LayerNorm: it reads block.norm2(x + a), {_RIGHT}"),
+    Mistake(lambda x, b: _contributions(x, b, swap_norms=True),
+            f"norm1 and norm2 are swapped: norm1 sits before attention, norm2 before the feed-forward, {_RIGHT}"),
+    Mistake(lambda x, b: (lambda a: (a, b.ff(b.norm2(x + a))))(b.attn(b.norm2(x))),
+            f"attention read the stream through norm2; it has its own LayerNorm, norm1: {_RIGHT}"),
+    Mistake(lambda x, b: (lambda a: (a, b.ff(b.norm1(x + a))))(b.attn(b.norm1(x))),
+            f"the feed-forward read the stream through norm1; it has its own LayerNorm, norm2: {_RIGHT}"),
+    Mistake(lambda x, b: _contributions(x, b, post=True),
+            "the LayerNorm was applied to each sub-layer's output (post-LN); GPT-2 is pre-LN and normalises the "
+            f"input of each sub-layer: {_RIGHT}"),
+    Mistake(lambda x, b: (lambda a, f: (x + a, x + a + f))(*_contributions(x, b)),
+            "the stream after each add was returned (x + a, then x + a + f); return what each sub-layer adds, "
+            "a and f themselves"),
+    Mistake(lambda x, b: (lambda a, f: (a, x + a + f))(*_contributions(x, b)),
+            "ff_part is the block's output x + a + f (block(x)); return only what the feed-forward adds, "
+            "f = block.ff(block.norm2(x + a))"),
+    Mistake(lambda x, b: (lambda a, f: (f, a))(*_contributions(x, b)),
+            "the pair is in the wrong order: return (attention_part, ff_part)"),
+    Mistake(lambda x, b: (lambda a, f: (a, a + f))(*_contributions(x, b)),
+            "ff_part includes the attention part (block(x) - x is a + f): return f = block.ff(block.norm2(x + a)) "
+            "alone"),
+]
+
+
+def check_sublayer_contributions(fn: Callable) -> CheckResult:
     """``fn(x, block)`` must return what attention and the feed-forward network add to the stream."""
     cases = []
     with torch.random.fork_rng(devices=[]):
@@ -97,12 +186,11 @@ def check_sublayer_contributions(fn: Callable) -> bool:
             x = torch.randn(shape) * 2
             with torch.no_grad():
                 expected = _Pair(_contributions(x, block))
-                expected.ff_of_x = block.ff(block.norm2(x))
             cases.append(Case(desc, args=(x, block), expected=expected))
 
-    def safe(x, block):
+    def quiet(x, block):
         with torch.no_grad():
-            got = fn(x.clone(), block)
+            got = fn(x, block)
         return _Pair(got) if isinstance(got, (tuple, list)) else got
 
-    return run_checks("sublayer_contributions", safe, cases, comparer=_compare_pair)
+    return run_checks("sublayer_contributions", quiet, cases, comparer=_compare_pair, mistakes=_PAIR_MISTAKES)
