@@ -1,13 +1,18 @@
-"""The notebook 07 checkers accept the worked solutions, and reject the stub and plausible mistakes."""
+"""The notebook 07 checkers accept the worked solutions, reject the stub, and name each classic mistake."""
 
+import pytest
 import torch
 
 import course_utils as cu
-from course_utils.exercises import check_gpt_param_count, check_top_k_next_tokens
+from course_utils.exercises import check_gpt_param_count, check_top_k_next_tokens, nb07
 
 
 def stub(*args, **kwargs):
     raise NotImplementedError("your code here")
+
+
+def first_line(capsys):
+    return capsys.readouterr().out.splitlines()[0]
 
 
 # --- gpt_param_count --------------------------------------------------------------------------------
@@ -21,17 +26,9 @@ def gpt_param_count(cfg, tied=True):
     return total if tied else total + v * d
 
 
-def count_forgetting_positions(cfg, tied=True):
-    return gpt_param_count(cfg, tied) - cfg.context_length * cfg.emb_dim
-
-
-def count_ignoring_tying(cfg, tied=True):
-    return gpt_param_count(cfg, tied=False)
-
-
 def test_gpt_count_accepts_solution(capsys):
     assert check_gpt_param_count(gpt_param_count)
-    assert capsys.readouterr().out.startswith("✅ gpt_param_count: all 8 checks passed")
+    assert first_line(capsys).startswith("✅ gpt_param_count: all 8 checks passed")
 
 
 def test_gpt_count_solution_matches_the_notebook_numbers():
@@ -41,59 +38,73 @@ def test_gpt_count_solution_matches_the_notebook_numbers():
 
 def test_gpt_count_rejects_stub(capsys):
     assert not check_gpt_param_count(stub)
-    assert capsys.readouterr().out.startswith("⏳ gpt_param_count: not implemented yet")
+    assert first_line(capsys).startswith("⏳ gpt_param_count: not implemented yet")
 
 
-def test_gpt_count_rejects_mistakes(capsys):
-    assert not check_gpt_param_count(count_forgetting_positions)
-    out = capsys.readouterr().out
-    assert out.startswith("❌ gpt_param_count, case 1 (GPT-2 small, tied=True)") and "124439808" in out
-    assert not check_gpt_param_count(count_ignoring_tying)
-    assert capsys.readouterr().out.startswith("❌ gpt_param_count, case 1 (GPT-2 small, tied=True)")
+@pytest.mark.parametrize("mistake", nb07._COUNT_MISTAKES, ids=lambda m: m.hint[:40])
+def test_gpt_count_names_each_mistake(mistake, capsys):
+    assert not check_gpt_param_count(mistake.fn)
+    assert mistake.hint in first_line(capsys)
+
+
+def test_gpt_count_names_student_mistakes(capsys):
+    def head_counted_twice(cfg, tied=True):  # ignores tied
+        return gpt_param_count(cfg, tied=False)
+
+    def forgot_positions(cfg, tied=True):
+        return gpt_param_count(cfg, tied) - cfg.context_length * cfg.emb_dim
+
+    assert not check_gpt_param_count(head_counted_twice)
+    line = first_line(capsys)
+    assert line.startswith("❌ gpt_param_count, case 1 (GPT-2 small, tied=True)") and "count that matrix once" in line
+    assert not check_gpt_param_count(forgot_positions)
+    assert "positional embedding (context_length x emb_dim) is missing" in first_line(capsys)
+
+
+def test_gpt_count_unknown_mistake_still_helps(capsys):
+    assert not check_gpt_param_count(lambda cfg, tied=True: gpt_param_count(cfg, tied) + 3 * cfg.n_layers * cfg.emb_dim)
+    assert "x n_layers x emb_dim: something in every block" in first_line(capsys)
 
 
 # --- top_k_next_tokens ------------------------------------------------------------------------------
 
 
 def top_k_next_tokens(logits, k):
-    probs = torch.softmax(logits[:, -1, :], dim=-1)  # (B, V): the next token after the last position
-    top = torch.topk(probs, k, dim=-1)  # largest first
-    return top.values, top.indices  # (B, k), (B, k)
-
-
-def top_k_of_first_row_only(logits, k):  # the classic "works for batch 1" bug
-    probs = torch.softmax(logits[0, -1, :], dim=-1)
-    top = torch.topk(probs, k)
-    return top.values.expand(logits.shape[0], k), top.indices.expand(logits.shape[0], k)
-
-
-def top_k_of_logits(logits, k):  # forgot the softmax
-    top = torch.topk(logits[:, -1, :], k, dim=-1)
+    probs = torch.softmax(logits[:, -1, :], dim=-1)
+    top = torch.topk(probs, k, dim=-1)
     return top.values, top.indices
-
-
-def top_k_at_first_position(logits, k):
-    return top_k_next_tokens(logits[:, :1, :], k)
 
 
 def test_top_k_accepts_solution(capsys):
     assert check_top_k_next_tokens(top_k_next_tokens)
-    assert capsys.readouterr().out.startswith("✅ top_k_next_tokens: all 3 checks passed")
+    assert first_line(capsys).startswith("✅ top_k_next_tokens: all 3 checks passed")
 
 
 def test_top_k_rejects_stub(capsys):
     assert not check_top_k_next_tokens(stub)
-    assert capsys.readouterr().out.startswith("⏳ top_k_next_tokens: not implemented yet")
+    assert first_line(capsys).startswith("⏳ top_k_next_tokens: not implemented yet")
 
 
-def test_top_k_rejects_mistakes(capsys):
-    assert not check_top_k_next_tokens(top_k_of_first_row_only)
-    assert capsys.readouterr().out.startswith("❌ top_k_next_tokens, case 2 (3 sequences")
-    for wrong in (top_k_of_logits, top_k_at_first_position):
+@pytest.mark.parametrize("mistake", nb07._TOP_K_MISTAKES, ids=lambda m: m.hint[:40])
+def test_top_k_names_each_mistake(mistake, capsys):
+    assert not check_top_k_next_tokens(mistake.fn)
+    assert mistake.hint in first_line(capsys)
+
+
+def test_top_k_names_student_mistakes(capsys):
+    def batch_of_one(logits, k):  # the classic "works for batch 1" bug
+        top = torch.topk(torch.softmax(logits[0, -1, :], dim=-1), k)
+        return top.values[None], top.indices[None]
+
+    def first_position(logits, k):
+        return top_k_next_tokens(logits[:, :1, :], k)
+
+    def float_ids(logits, k):
+        probs, ids = top_k_next_tokens(logits, k)
+        return probs, ids.float()
+
+    for wrong, words in [(batch_of_one, "only the first sequence was used"),
+                         (first_position, "after the FIRST position"), (float_ids, "the ids are floats"),
+                         (lambda logits, k: top_k_next_tokens(logits, k)[1], "expected a pair (probs, ids)")]:
         assert not check_top_k_next_tokens(wrong)
-        assert capsys.readouterr().out.startswith("❌ top_k_next_tokens, case 1")
-
-
-def test_top_k_rejects_wrong_return_type(capsys):
-    assert not check_top_k_next_tokens(lambda logits, k: torch.softmax(logits[:, -1], -1).topk(k).indices)
-    assert "expected a pair (probs, ids)" in capsys.readouterr().out
+        assert words in first_line(capsys)

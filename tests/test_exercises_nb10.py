@@ -1,10 +1,12 @@
-"""The notebook 10 checkers accept the worked solutions, and reject the stub and plausible mistakes."""
+"""The notebook 10 checkers accept the worked solutions, reject the stub, and name each classic mistake."""
 
 import math
 
+import pytest
 import torch
 
-from course_utils.exercises import check_cross_entropy, check_next_token_losses, check_unigram_entropy
+from course_utils.exercises import check_cross_entropy, check_next_token_losses, check_unigram_entropy, nb10
+from course_utils.exercises._numbers import compare_number, compare_relative, compare_tensors, whole_number
 from course_utils.losses import unigram_entropy as reference_unigram_entropy
 
 
@@ -12,93 +14,88 @@ def stub(*args, **kwargs):
     raise NotImplementedError("your code here")
 
 
+def first_line(capsys):
+    return capsys.readouterr().out.splitlines()[0]
+
+
 # --- cross_entropy ----------------------------------------------------------------------------------
 
 
 def cross_entropy(logits, targets):
-    shifted = logits - logits.max(dim=-1, keepdim=True).values  # largest logit becomes 0: no overflow
-    log_probs = shifted - shifted.exp().sum(dim=-1, keepdim=True).log()  # log softmax
+    shifted = logits - logits.max(dim=-1, keepdim=True).values
+    log_probs = shifted - shifted.exp().sum(dim=-1, keepdim=True).log()
     return -log_probs[torch.arange(len(targets)), targets].mean()
-
-
-def cross_entropy_naive(logits, targets):  # textbook softmax: exp(1000) = inf
-    probs = logits.exp() / logits.exp().sum(dim=-1, keepdim=True)
-    return -probs[torch.arange(len(targets)), targets].log().mean()
-
-
-def cross_entropy_in_bits(logits, targets):
-    return cross_entropy(logits, targets) / math.log(2)
-
-
-def cross_entropy_no_mean(logits, targets):
-    return -torch.log_softmax(logits, -1)[torch.arange(len(targets)), targets]
-
-
-def cross_entropy_of_first_row(logits, targets):  # gathers targets from the wrong rows
-    return -torch.log_softmax(logits, -1)[0, targets].mean()
 
 
 def test_cross_entropy_accepts_solution_and_float(capsys):
     assert check_cross_entropy(cross_entropy)
-    assert capsys.readouterr().out.startswith("✅ cross_entropy: all 4 checks passed")
+    assert first_line(capsys).startswith("✅ cross_entropy: all 6 checks passed")
     assert check_cross_entropy(lambda logits, targets: float(cross_entropy(logits, targets)))
 
 
 def test_cross_entropy_rejects_stub(capsys):
     assert not check_cross_entropy(stub)
-    assert capsys.readouterr().out.startswith("⏳ cross_entropy: not implemented yet")
+    assert first_line(capsys).startswith("⏳ cross_entropy: not implemented yet")
 
 
-def test_cross_entropy_rejects_mistakes(capsys):
-    assert not check_cross_entropy(cross_entropy_naive)
-    out = capsys.readouterr().out
-    assert out.startswith("❌ cross_entropy, case 4 (very large logits") and "log-sum-exp" in out
-    assert not check_cross_entropy(cross_entropy_in_bits)
-    assert "log base 2" in capsys.readouterr().out
-    assert not check_cross_entropy(cross_entropy_no_mean)
-    assert "expected one number" in capsys.readouterr().out
-    assert not check_cross_entropy(cross_entropy_of_first_row)
-    assert capsys.readouterr().out.startswith("❌ cross_entropy, case 1")
+@pytest.mark.parametrize("mistake", nb10._CE_MISTAKES, ids=lambda m: m.hint[:40])
+def test_cross_entropy_names_each_mistake(mistake, capsys):
+    assert not check_cross_entropy(mistake.fn)
+    assert mistake.hint in first_line(capsys)
+
+
+def test_cross_entropy_log_of_softmax_no_longer_passes(capsys):
+    assert not check_cross_entropy(lambda z, t: -torch.softmax(z, -1).log()[torch.arange(len(t)), t].mean())
+    line = first_line(capsys)
+    assert "targets far below the largest logit" in line and "log was taken of the softmax" in line
+
+
+def test_cross_entropy_names_student_mistakes(capsys):
+    def naive(logits, targets):
+        probs = logits.exp() / logits.exp().sum(dim=-1, keepdim=True)
+        return -probs[torch.arange(len(targets)), targets].log().mean()
+
+    def in_place(logits, targets):
+        logits -= logits.max(dim=-1, keepdim=True).values
+        return -(logits - logits.exp().sum(-1, keepdim=True).log())[torch.arange(len(targets)), targets].mean()
+
+    for wrong, words in [(naive, "log-sum-exp trick"), (in_place, "changed its input (argument 1) in place"),
+                         (lambda z, t: cross_entropy(z, t) / math.log(2), "log base 2"),
+                         (lambda z, t: -torch.log_softmax(z, -1)[torch.arange(len(t)), t], "one loss per position")]:
+        assert not check_cross_entropy(wrong)
+        assert words in first_line(capsys)
 
 
 # --- next_token_losses ------------------------------------------------------------------------------
 
 
 def next_token_losses(logits, ids):
-    log_probs = torch.log_softmax(logits[:-1], dim=-1)  # (T-1, V): positions 0..T-2 predict tokens 1..T-1
-    return -log_probs[torch.arange(len(ids) - 1), ids[1:]]  # (T-1,)
+    log_probs = torch.log_softmax(logits[:-1], dim=-1)
+    return -log_probs[torch.arange(len(ids) - 1), ids[1:]]
 
 
-def losses_without_shift(logits, ids):
-    return -torch.log_softmax(logits, -1)[torch.arange(len(ids)), ids]
-
-
-def losses_shifted_the_wrong_way(logits, ids):
-    return -torch.log_softmax(logits[1:], -1)[torch.arange(len(ids) - 1), ids[:-1]]
-
-
-def losses_averaged(logits, ids):
-    return next_token_losses(logits, ids).mean()
-
-
-def test_next_token_losses_accepts_solution(capsys):
+def test_next_token_losses_accepts_solution_and_rejects_stub(capsys):
     assert check_next_token_losses(next_token_losses)
-    assert capsys.readouterr().out.startswith("✅ next_token_losses: all 3 checks passed")
-
-
-def test_next_token_losses_rejects_stub(capsys):
+    assert first_line(capsys).startswith("✅ next_token_losses: all 4 checks passed")
     assert not check_next_token_losses(stub)
-    assert capsys.readouterr().out.startswith("⏳ next_token_losses: not implemented yet")
+    assert first_line(capsys).startswith("⏳ next_token_losses: not implemented yet")
 
 
-def test_next_token_losses_rejects_mistakes(capsys):
-    assert not check_next_token_losses(losses_without_shift)
-    out = capsys.readouterr().out
-    assert out.startswith("❌ next_token_losses, case 1") and "got 4 losses for a text of 4 tokens" in out
-    assert not check_next_token_losses(losses_shifted_the_wrong_way)
-    assert capsys.readouterr().out.startswith("❌ next_token_losses, case 1")
-    assert not check_next_token_losses(losses_averaged)
-    assert "do not average" in capsys.readouterr().out
+@pytest.mark.parametrize("mistake", nb10._NTL_MISTAKES, ids=lambda m: m.hint[:40])
+def test_next_token_losses_names_each_mistake(mistake, capsys):
+    assert not check_next_token_losses(mistake.fn)
+    assert mistake.hint in first_line(capsys)
+
+
+def test_next_token_losses_student_mistakes(capsys):
+    for wrong, words in [
+        (lambda z, ids: -torch.log_softmax(z, -1)[torch.arange(len(ids)), ids], "no shift"),
+        (lambda z, ids: -torch.log_softmax(z[1:], -1)[torch.arange(len(ids) - 1), ids[:-1]], "the wrong way"),
+        (lambda z, ids: next_token_losses(z, ids).mean(), "averaged"),
+        (lambda z, ids: -torch.softmax(z[:-1], -1).log()[torch.arange(len(ids) - 1), ids[1:]], "log(0) = -inf"),
+    ]:
+        assert not check_next_token_losses(wrong)
+        assert words in first_line(capsys)
 
 
 # --- unigram_entropy --------------------------------------------------------------------------------
@@ -106,33 +103,48 @@ def test_next_token_losses_rejects_mistakes(capsys):
 
 def unigram_entropy(ids):
     counts = torch.bincount(ids)
-    p = counts[counts > 0].double() / len(ids)  # frequency of every token that occurs
+    p = counts[counts > 0].double() / len(ids)
     return float(-(p * p.log()).sum())
-
-
-def entropy_in_bits(ids):
-    return unigram_entropy(ids) / math.log(2)
-
-
-def log_of_distinct_tokens(ids):  # uniform over the tokens that occur
-    return math.log(len(torch.unique(ids)))
 
 
 def test_unigram_entropy_accepts_solution_and_the_course_utils_version(capsys):
     assert check_unigram_entropy(unigram_entropy)
-    assert capsys.readouterr().out.startswith("✅ unigram_entropy: all 4 checks passed")
+    assert first_line(capsys).startswith("✅ unigram_entropy: all 4 checks passed")
     assert check_unigram_entropy(reference_unigram_entropy)
 
 
 def test_unigram_entropy_rejects_stub(capsys):
     assert not check_unigram_entropy(stub)
-    assert capsys.readouterr().out.startswith("⏳ unigram_entropy: not implemented yet")
+    assert first_line(capsys).startswith("⏳ unigram_entropy: not implemented yet")
 
 
-def test_unigram_entropy_rejects_mistakes(capsys):
-    assert not check_unigram_entropy(entropy_in_bits)
-    out = capsys.readouterr().out
-    assert out.startswith("❌ unigram_entropy, case 2") and "log base 2" in out
-    assert not check_unigram_entropy(log_of_distinct_tokens)
-    out = capsys.readouterr().out
-    assert out.startswith("❌ unigram_entropy, case 3") and "count / total" in out
+@pytest.mark.parametrize("mistake", nb10._UNIGRAM_MISTAKES, ids=lambda m: m.hint[:40])
+def test_unigram_entropy_names_each_mistake(mistake, capsys):
+    assert not check_unigram_entropy(mistake.fn)
+    assert mistake.hint in first_line(capsys)
+
+
+def test_unigram_entropy_zero_counts_are_not_blamed_on_overflow(capsys):
+    def keeps_zero_counts(ids):
+        p = torch.bincount(ids).double() / len(ids)
+        return float(-(p * p.log()).sum())
+
+    assert not check_unigram_entropy(keeps_zero_counts)
+    line = first_line(capsys)
+    assert "0 * log(0)" in line and "counts > 0" in line and "overflow" not in line
+
+
+# --- the shared number helpers ----------------------------------------------------------------------
+
+
+def test_number_helpers():
+    assert compare_number(float("nan"), float("nan")) is None  # a mistake giving nan is recognised
+    assert compare_number(float("inf"), float("inf")) is None
+    assert "got nan" in compare_number(float("nan"), 1.0)
+    assert "log(0)" in compare_number(float("inf"), 1.0)
+    assert compare_number(torch.tensor(1.00001), 1.0) is None
+    assert "expected one number" in compare_number(torch.ones(3), 1.0)
+    assert compare_relative(1.0000001e-4, 1e-4) is None and "times the right value" in compare_relative(2e-4, 1e-4)
+    assert compare_tensors(torch.tensor([1.0, float("inf")]), torch.tensor([1.0, float("inf")])) is None
+    assert compare_tensors(torch.tensor([1.0, float("inf")]), torch.tensor([1.0, 2.0])) is not None
+    assert whole_number(3, None) is None and "float" in whole_number(3.0, None) and whole_number(True, None)
