@@ -9,6 +9,8 @@ after round, so a slow moment of the machine hits all of them; the figures are m
 
 Goals (issue 6): cached >= 4x uncached, and cached at least as fast as transformers.
 Also timed: the same model after `prepare_for_generation` (same values, weights stored (in, out)).
+Issue 16 moved the argument checks out of the per-token loop and made generation compute the
+logits of the last position only (the prompt's pass included): compare a run before and after.
 
 The script ends with a markdown block for the Generation section of benchmarks/RESULTS.md.
 """

@@ -17,8 +17,11 @@ from .model import GPTModel, ParameterCounts, count_parameters, parameter_counts
 from .tokenizer import ENDOFTEXT, ENDOFTEXT_ID, get_tokenizer, ids_to_text, text_to_ids
 from .weights import (
     Checkpoint,
+    gpt2_weights_path,
     load_checkpoint,
     load_course_model,
+    load_gpt2,
+    load_gpt2_or_course_model,
     load_hf_gpt2_weights,
     read_checkpoint,
     save_checkpoint,
@@ -41,6 +44,7 @@ __all__ = [
     "TransformerBlock",
     "count_parameters",
     "gelu_tanh",
+    "gpt2_weights_path",
     "generate",
     "generate_stream",
     "load_corpus",
@@ -50,6 +54,8 @@ __all__ = [
     "ids_to_text",
     "load_checkpoint",
     "load_course_model",
+    "load_gpt2",
+    "load_gpt2_or_course_model",
     "load_hf_gpt2_weights",
     "parameter_counts",
     "read_checkpoint",

@@ -100,6 +100,8 @@ class TokenWindows(torch.utils.data.Dataset):
         self.context_length = context_length
         self.stride = stride
         self.starts = range(0, len(ids) - context_length, stride)
+        self._start_ids = torch.arange(0, len(ids) - context_length, stride)  # self.starts, for batch()
+        self._offsets = torch.arange(context_length + 1)
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -111,8 +113,9 @@ class TokenWindows(torch.utils.data.Dataset):
 
     def batch(self, indices) -> tuple[torch.Tensor, torch.Tensor]:
         """Stack the windows at ``indices`` into (inputs, targets), each (len(indices), context_length)."""
-        xs, ys = zip(*(self[int(i)] for i in indices), strict=True)
-        return torch.stack(xs), torch.stack(ys)
+        starts = self._start_ids[torch.as_tensor(indices, dtype=torch.long)]  # IndexError for a missing window
+        rows = self.ids[starts.unsqueeze(1) + self._offsets]  # (B, C + 1): each window and its next token
+        return rows[:, :-1].contiguous(), rows[:, 1:].contiguous()
 
 
 class BatchSchedule:

@@ -4,6 +4,7 @@ reference points (uniform guessing, a fresh model, a model that ignores context)
     per_token_loss(model, ids)       the loss of every next-token prediction in a text, (T-1,)
     token_losses(logits, targets)    the same from logits you already have
     text_loss(model, ids)            mean loss over a long token stream, window by window
+    windows_loss(model, windows)     the same over TokenWindows you already have (training's evaluation)
     perplexity(loss)                 exp(loss): "as unsure as choosing among N tokens"
     uniform_loss(vocab_size)         ln V, the loss of guessing uniformly
     expected_init_loss(std, V)       ln V + std**2 / 2, the loss of near-Gaussian random logits
@@ -19,7 +20,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .checks import is_whole_number
+from .checks import check_token_range, is_whole_number
+from .data import TokenWindows
 from .model import GPTModel, eval_mode
 
 GPT2_VOCAB_SIZE = 50257
@@ -68,7 +70,6 @@ def per_token_loss(model: GPTModel, ids: torch.Tensor) -> torch.Tensor:
     return losses if ids.dim() == 2 else losses[0]
 
 
-@torch.no_grad()
 def text_loss(
     model: GPTModel,
     ids: torch.Tensor,
@@ -87,22 +88,42 @@ def text_loss(
     Use the same ``context_length`` to compare models fairly: a longer window gives each
     prediction more to read.
     """
-    from .data import TokenWindows
+    ctx = model.cfg.context_length if context_length is None else context_length
+    return windows_loss(model, TokenWindows(ids, ctx, stride), max_windows=max_windows, batch_size=batch_size)
 
+
+@torch.no_grad()
+def windows_loss(
+    model: torch.nn.Module,
+    windows: TokenWindows,
+    *,
+    max_windows: int | None = None,
+    batch_size: int = 16,
+    device: torch.device | str | None = None,
+) -> float:
+    """Mean next-token loss over the first ``max_windows`` windows (default: all), ``batch_size`` at a
+    time, in eval mode (no dropout; the model is left in the mode it was in).
+
+    The one mean-loss-over-windows of the package: ``text_loss``, the evaluations during training
+    (``train.evaluate``) and the record of an exported model all use it. ``device``: where the
+    model is (default: where its parameters are).
+    """
     if not is_whole_number(batch_size) or batch_size < 1:
         raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
-    ctx = model.cfg.context_length if context_length is None else context_length
-    windows = TokenWindows(ids, ctx, stride)
     n = len(windows) if max_windows is None else min(len(windows), max_windows)
     if n < 1:
         raise ValueError(f"max_windows must be at least 1, got {max_windows}")
+    if hasattr(model, "cfg"):  # a GPTModel: every id must be in its vocabulary (checked once, on the CPU)
+        check_token_range(windows.ids, model.cfg.vocab_size)
+    device = next(model.parameters()).device if device is None else device
     total = 0.0
     with eval_mode(model):
         for start in range(0, n, batch_size):
             x, y = windows.batch(range(start, min(n, start + batch_size)))
-            logits = model(x.to(model.device))
-            total += token_losses(logits, y.to(model.device)).sum().item()
-    return total / (n * ctx)
+            logits = model(x.to(device))  # (B, T, V)
+            losses = F.cross_entropy(logits.flatten(0, 1).float(), y.to(device).flatten(), reduction="none")
+            total += losses.sum().item()  # one float32 sum per batch, added up in float64
+    return total / (n * windows.context_length)
 
 
 def perplexity(loss):

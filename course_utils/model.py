@@ -12,7 +12,7 @@ from torch import nn
 
 from .attention import KVCache
 from .block import TransformerBlock
-from .checks import check_id_tensor
+from .checks import check_id_tensor, check_token_range
 from .config import GPTConfig
 from .layers import LayerNorm
 
@@ -67,7 +67,11 @@ class GPTModel(nn.Module):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
 
     def check_ids(self, ids: torch.Tensor, past: int = 0) -> None:
-        """Raise a clear ValueError for input the model cannot take."""
+        """Raise a clear ValueError for input the model cannot take: not an integer (B, T) tensor,
+        empty, or longer than the context. These checks look at the shape and dtype only, so they
+        cost nothing on a GPU; the vocabulary range (which reads the ids) is checked where input
+        enters: ``generate`` checks its prompt, ``check_token_range`` a data set, and on the CPU
+        ``forward`` turns the embedding's IndexError into the same clear message."""
         check_id_tensor(ids)
         n = ids.shape[1]
         if n == 0:
@@ -82,13 +86,6 @@ class GPTModel(nn.Module):
                 f"sequence has {seen} but context_length is {ctx}; keep the last {ctx} tokens "
                 f"(ids[:, -{ctx}:]) or use a model with a longer context"
             )
-        lo, hi = int(ids.min()), int(ids.max())
-        if lo < 0 or hi >= self.cfg.vocab_size:
-            bad = lo if lo < 0 else hi
-            raise ValueError(
-                f"token id {bad} is outside the vocabulary (0 .. {self.cfg.vocab_size - 1}); "
-                f"were the ids made by a different tokenizer?"
-            )
 
     def forward(
         self,
@@ -96,10 +93,12 @@ class GPTModel(nn.Module):
         *,
         cache: KVCache | None = None,
         return_attention: bool = False,
+        last_only: bool = False,
     ):
         """Logits (B, T, vocab_size). With ``return_attention`` also a list, one (B, nh, T, T)
         tensor of attention weights per layer. With a ``KVCache`` the ids are the tokens that
-        follow the cached ones."""
+        follow the cached ones. ``last_only=True`` computes the logits of the last position only,
+        (B, 1, vocab_size): all that generation needs, and the output head is the largest matrix."""
         if cache is not None and len(cache.keys) != len(self.blocks):
             raise ValueError(
                 f"the cache has room for {len(cache.keys)} layers but the model has {len(self.blocks)}; "
@@ -111,7 +110,7 @@ class GPTModel(nn.Module):
             ids = ids.long()
         t = ids.shape[1]
         pos = torch.arange(past, past + t, device=ids.device)
-        x = self.tok_emb(ids) + self.pos_emb(pos)  # (B, T, d) + (T, d) -> (B, T, d)
+        x = self._embed_tokens(ids) + self.pos_emb(pos)  # (B, T, d) + (T, d) -> (B, T, d)
         x = self.drop_emb(x)
         attention = []
         for i, block in enumerate(self.blocks):
@@ -119,9 +118,22 @@ class GPTModel(nn.Module):
             if return_attention:
                 x, w = x
                 attention.append(w)
+        if last_only:
+            x = x[:, -1:, :]  # (B, 1, d)
         x = self.final_norm(x)
         logits = self.out_head(x)  # (B, T, vocab_size)
         return (logits, attention) if return_attention else logits
+
+    def _embed_tokens(self, ids: torch.Tensor) -> torch.Tensor:
+        """``tok_emb(ids)``; an id outside the vocabulary (an IndexError on the CPU) becomes a clear error."""
+        try:
+            return self.tok_emb(ids)  # (B, T, d)
+        except IndexError:
+            try:
+                check_token_range(ids, self.cfg.vocab_size)  # names the bad id
+            except ValueError as clear:
+                raise clear from None
+            raise
 
     def new_cache(self) -> KVCache:
         return KVCache(self.cfg.n_layers)

@@ -96,11 +96,18 @@ def test_windows_stride_and_count():
         assert len(TokenWindows(torch.arange(n), ctx, stride)) == expected
 
 
-def test_windows_batch_stacks():
+def test_windows_batch_stacks_the_windows_it_names():
     w = TokenWindows(torch.arange(50), context_length=8)
     x, y = w.batch(torch.tensor([2, 0]))
     assert x.shape == y.shape == (2, 8)
     assert x[0, 0].item() == 16 and y[1, -1].item() == 8
+    w = TokenWindows(torch.randint(0, 1000, (200,)), context_length=7, stride=3)
+    for indices in (range(5), [9, 1, 9], torch.tensor([0, len(w) - 1]), [-1]):  # as w[i], one by one
+        x, y = w.batch(indices)
+        assert torch.equal(x, torch.stack([w[int(i)][0] for i in indices]))
+        assert torch.equal(y, torch.stack([w[int(i)][1] for i in indices]))
+    with pytest.raises(IndexError):  # a window that does not exist, as w[len(w)]
+        w.batch([len(w)])
 
 
 def test_text_shorter_than_one_window_is_a_clear_error():

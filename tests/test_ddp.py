@@ -1,7 +1,9 @@
 """The CLI under torchrun with 2 CPU processes (gloo) matches a 1-process run with the same global batch.
 
 DDP averages the gradients of the two halves of every global batch, which is the gradient of
-the whole batch: after a few steps the weights of the two runs agree up to float rounding.
+the whole batch: after a few steps the weights of the two runs agree up to float rounding. Each
+process takes its half (4 sequences) in 2 micro-batches of 2, so gradient accumulation under DDP
+(``no_sync`` for all but the last micro-batch) is what is tested.
 """
 
 import json
@@ -20,7 +22,8 @@ pytestmark = pytest.mark.ddp
 REPO = Path(__file__).resolve().parent.parent
 STEPS = 8
 ARGS = ["-m", "course_utils.train", "--preset", "tiny", "--max-steps", str(STEPS), "--eval-interval", "4",
-        "--device", "cpu"]
+        "--device", "cpu"]  # tiny: a global batch of 8 sequences
+MICRO = ["--micro-batch-size", "2"]  # 2 processes x 2 micro-batches x 2 sequences
 
 
 def _run(cmd: list[str], out: Path, extra: list[str] = ()) -> dict:
@@ -32,11 +35,11 @@ def _run(cmd: list[str], out: Path, extra: list[str] = ()) -> dict:
     return json.loads((out / "history.json").read_text())
 
 
-def test_two_processes_match_one(tmp_path):
+def test_two_processes_in_micro_batches_match_one_process_in_one_pass(tmp_path):
     torchrun = Path(sys.executable).with_name("torchrun")
     assert torchrun.exists(), f"torchrun not found next to {sys.executable}"
-    two = _run([str(torchrun), "--nproc_per_node=2", "--standalone"], tmp_path / "two")
-    one = _run([sys.executable], tmp_path / "one")
+    two = _run([str(torchrun), "--nproc_per_node=2", "--standalone"], tmp_path / "two", extra=MICRO)
+    one = _run([sys.executable], tmp_path / "one")  # the 8 sequences in one forward pass
 
     assert [r["world_size"] for r in two["runs"]] == [2] and [r["world_size"] for r in one["runs"]] == [1]
     losses2 = [s["loss"] for s in two["steps"]]
@@ -66,11 +69,11 @@ def _initial(name: str, ckpt) -> torch.Tensor:
     return GPTModel(ckpt.config).state_dict()[name]
 
 
-def test_two_processes_resume_exactly(tmp_path):
+def test_two_processes_in_micro_batches_resume_exactly(tmp_path):
     """Stopped at step 4 and resumed under torchrun == 8 steps straight, bit for bit: each process
     gets back its own random state (dropout is on, so the two processes' masks differ) and its data."""
     torchrun = [str(Path(sys.executable).with_name("torchrun")), "--nproc_per_node=2", "--standalone"]
-    dropout = ["--drop-rate", "0.1"]
+    dropout = ["--drop-rate", "0.1", *MICRO]
     _run([*torchrun], tmp_path / "straight", extra=dropout)
     _run([*torchrun], tmp_path / "split", extra=[*dropout, "--stop-at", "4"])
     assert read_checkpoint(tmp_path / "split" / "latest.safetensors").meta["step"] == 4

@@ -18,6 +18,7 @@ from course_utils.generate import (
     top_k_filter,
     top_p_filter,
 )
+from course_utils.generate.__main__ import build_parser, main
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLING = [
@@ -365,33 +366,57 @@ def _is_utf8(b: bytes) -> bool:
         return False
 
 
-def _cli(*args, cwd=REPO):
-    return subprocess.run(
-        [sys.executable, "-m", "course_utils.generate", *args],
-        capture_output=True, text=True, timeout=120, cwd=cwd,
-    )
+def _cli(capsys, *args):
+    """Run the command line in-process: (exit code, stdout, stderr)."""
+    capsys.readouterr()
+    try:
+        code = main(list(args))
+    except SystemExit as e:  # argparse and the error paths exit
+        code = e.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
 
 
-def test_cli_streams_text_from_a_checkpoint(tmp_path, tiny_cfg):
+def test_cli_streams_text_from_a_checkpoint(tmp_path, tiny_cfg, capsys):
     model = cu.GPTModel(tiny_cfg)
     path = cu.save_checkpoint(model, tmp_path / "tiny.safetensors")
     args = ["--prompt", "To be, or not", "--checkpoint", str(path), "--max-new-tokens", "12"]
-    greedy = _cli(*args, "--temperature", "0")
-    assert greedy.returncode == 0, greedy.stderr
-    assert "Traceback" not in greedy.stderr
+    code, out, err = _cli(capsys, *args, "--temperature", "0")
+    assert code == 0, err
     ids = cu.text_to_ids("To be, or not")
     expected = cu.ids_to_text(generate(model.eval(), ids, 12, eos_id=50256)[0])
-    assert greedy.stdout == expected + "\n"
-    sampled = [_cli(*args, "--temperature", "1.0", "--top-k", "50", "--top-p", "0.9", "--seed", "3") for _ in range(2)]
-    assert sampled[0].returncode == 0, sampled[0].stderr
-    assert sampled[0].stdout == sampled[1].stdout and sampled[0].stdout.startswith("To be, or not")
+    assert len(expected) > len("To be, or not")
+    assert out == expected + "\n"
+    sampled = [_cli(capsys, *args, "--temperature", "1.0", "--top-k", "50", "--top-p", "0.9", "--seed", "3")
+               for _ in range(2)]
+    assert sampled[0][0] == 0, sampled[0][2]
+    assert sampled[0][1] == sampled[1][1] and sampled[0][1].startswith("To be, or not")
+    assert len(sampled[0][1]) > len("To be, or not\n")
+    code, uncached, _ = _cli(capsys, *args, "--temperature", "0", "--no-cache")
+    assert code == 0 and uncached == out
 
 
-def test_cli_reports_bad_arguments_and_missing_files(tmp_path):
-    bad = _cli("--prompt", "Hi", "--checkpoint", str(tmp_path / "missing.safetensors"))
-    assert bad.returncode == 2 and "error: no checkpoint at" in bad.stderr and "Traceback" not in bad.stderr
-    bad = _cli("--prompt", "Hi", "--temperature", "-1", "--checkpoint", "x")
-    assert bad.returncode != 0 and "temperature" in bad.stderr and "Traceback" not in bad.stderr
+def test_cli_reports_bad_arguments_and_missing_files(tmp_path, capsys):
+    code, _, err = _cli(capsys, "--prompt", "Hi", "--checkpoint", str(tmp_path / "missing.safetensors"))
+    assert code == 2 and err.startswith("error: no checkpoint at") and err.count("\n") == 1
+    code, _, err = _cli(capsys, "--prompt", "Hi", "--temperature", "-1", "--checkpoint", "x")
+    assert code == 2 and err.startswith("error: temperature must be a number >= 0")
+    code, _, err = _cli(capsys, "--prompt", "Hi", "--top-k", "0", "--checkpoint", "x")
+    assert code == 2 and "top_k must be a whole number >= 1" in err
+    code, _, err = _cli(capsys, "--prompt", "Hi", "--top-k", "two")
+    assert code == 2 and "--top-k: invalid int value: 'two'" in err  # the option table's type
+    code, _, err = _cli(capsys, "--prompt", "Hi", "--model", "gpt3")
+    assert code == 2 and "invalid choice: 'gpt3'" in err
+    code, _, err = _cli(capsys, "--prompt", "Hi", "--model", "gpt2", "--checkpoint", "x")
+    assert code == 2 and "give --checkpoint or --model gpt2, not both" in err
+
+
+def test_cli_option_table_is_explicit():
+    from course_utils.generate.__main__ import OPTIONS
+
+    types = {flag: spec.get("type") for flag, spec in OPTIONS}
+    assert types["--temperature"] is float and types["--top-k"] is int and types["--max-new-tokens"] is int
+    assert build_parser().parse_args(["--prompt", "x"]).model == "course"
 
 
 def test_readme_sample_is_what_the_course_model_writes():
@@ -402,13 +427,18 @@ def test_readme_sample_is_what_the_course_model_writes():
     assert cu.ids_to_text(out[0]) + "\n" == shown
 
 
-def test_cli_empty_prompt_and_starting_from_endoftext(tmp_path, tiny_cfg):
-    path = str(cu.save_checkpoint(cu.GPTModel(tiny_cfg), tmp_path / "tiny.safetensors"))
-    empty = _cli("--prompt", "", "--checkpoint", path)
-    assert empty.returncode == 2 and "--prompt is empty" in empty.stderr and "Traceback" not in empty.stderr
-    start = _cli("--prompt", "<|endoftext|>", "--checkpoint", path, "--max-new-tokens", "3", "--temperature", "0")
-    assert start.returncode == 0, start.stderr
-    assert start.stdout.startswith("<|endoftext|>")
+def test_cli_empty_prompt_and_starting_from_endoftext(tmp_path, tiny_cfg, capsys):
+    model = cu.GPTModel(tiny_cfg)
+    path = str(cu.save_checkpoint(model, tmp_path / "tiny.safetensors"))
+    code, _, err = _cli(capsys, "--prompt", "", "--checkpoint", path)
+    assert code == 2 and "--prompt is empty" in err
+    code, out, err = _cli(capsys, "--prompt", "<|endoftext|>", "--checkpoint", path, "--max-new-tokens", "3",
+                          "--temperature", "0")
+    assert code == 0, err
+    new = generate(model.eval(), torch.tensor([[50256]]), 3, eos_id=50256)[0, 1:].tolist()
+    assert 50256 not in new  # three new tokens, so three must be printed
+    assert out == "<|endoftext|>" + cu.ids_to_text(new) + "\n"
+    assert len(out) > len("<|endoftext|>\n")
 
 
 def test_cli_without_checkpoint_explains_when_the_course_model_is_missing(tmp_path):
@@ -449,3 +479,51 @@ def test_prepare_for_generation_keeps_every_value(model, tmp_path):
     path = cu.save_checkpoint(model, tmp_path / "m.safetensors")
     loaded = cu.load_checkpoint(path)
     assert all(torch.equal(loaded.state_dict()[k], before[k]) for k in before)
+
+
+# ---------------------------------------------------------------- checks once, logits of the last position only
+
+
+def test_arguments_are_checked_once_not_per_token(model, monkeypatch):
+    import importlib
+
+    checks = importlib.import_module("course_utils.checks")
+    sampling = importlib.import_module("course_utils.generate.sampling")  # cu.generate is the function
+    model_mod = importlib.import_module("course_utils.model")
+
+    calls = {"sampling": 0, "range": 0, "model_range": 0}
+
+    def counting(name, fn):
+        def wrapped(*args, **kwargs):
+            calls[name] += 1
+            return fn(*args, **kwargs)
+        return wrapped
+
+    monkeypatch.setattr(sampling, "check_sampling", counting("sampling", sampling.check_sampling))
+    monkeypatch.setattr(checks, "check_token_range", counting("range", checks.check_token_range))
+    monkeypatch.setattr(model_mod, "check_token_range", counting("model_range", model_mod.check_token_range))
+    ids = torch.randint(0, VOCAB, (2, 4))
+    for use_cache in (True, False):
+        for kw in SAMPLING:
+            calls.update(sampling=0, range=0, model_range=0)
+            out = _gen(model, ids, 20, kw, use_cache)
+            assert out.shape == (2, 24)
+            assert calls == {"sampling": 1, "range": 1, "model_range": 0}, (kw, use_cache)  # not once per token
+
+
+def test_generation_computes_logits_for_the_last_position_only(model):
+    rows = []
+    handle = model.out_head.register_forward_hook(lambda mod, inp, out: rows.append(tuple(inp[0].shape)))
+    try:
+        ids = torch.randint(0, VOCAB, (3, 7))
+        for use_cache in (True, False):
+            rows.clear()
+            generate(model, ids, 5, use_cache=use_cache)
+            assert rows == [(3, 1, model.cfg.emb_dim)] * 5  # the prompt too: one position, not 7
+    finally:
+        handle.remove()
+    with torch.no_grad():
+        full = model(ids)
+        last = model(ids, last_only=True)
+    assert last.shape == (3, 1, VOCAB)
+    torch.testing.assert_close(last, full[:, -1:], rtol=1e-5, atol=1e-5)

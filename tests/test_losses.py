@@ -16,6 +16,7 @@ from course_utils.losses import (
     token_losses,
     uniform_loss,
     unigram_entropy,
+    windows_loss,
 )
 
 
@@ -105,6 +106,28 @@ def test_text_loss_rejects_bad_input(model):
         text_loss(model, ids, batch_size=0)
     with pytest.raises(ValueError, match="context_length and stride must be positive, got 0"):
         text_loss(model, ids, context_length=0)  # not silently the model's context length
+    with pytest.raises(ValueError, match=r"token id 50257 is outside the model's vocabulary \(0 \.\. 50256\)"):
+        text_loss(model, torch.cat([ids, torch.tensor([50257])]))
+
+
+def test_training_evaluation_and_text_loss_are_one_function(model):
+    """train.evaluate (training's evaluation, the export record) and text_loss (notebook 10) both are
+    windows_loss: the same number to the last bit, in eval mode, the model's mode restored."""
+    from course_utils.train import evaluate
+
+    ids = torch.randint(0, 50257, (7 * 32 + 3,))
+    windows = TokenWindows(ids, 32)
+    x, y = windows.batch(range(6))
+    expected = F.cross_entropy(model(x).flatten(0, 1), y.flatten()).item()
+    model.train()
+    via_training = evaluate(model, windows, n_batches=3, batch_size=2)
+    assert model.training  # evaluated in eval mode, then put back
+    assert via_training == text_loss(model, ids, max_windows=6, batch_size=2) == windows_loss(
+        model, windows, max_windows=6, batch_size=2)
+    assert via_training == pytest.approx(expected, abs=1e-5)
+    assert windows_loss(model, windows) == pytest.approx(text_loss(model, ids), abs=0)  # default: every window
+    with pytest.raises(ValueError, match="max_windows must be at least 1, got 0"):
+        windows_loss(model, windows, max_windows=0)
 
 
 def test_perplexity_and_uniform_loss():

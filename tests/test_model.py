@@ -106,7 +106,7 @@ def test_bad_inputs_give_clear_errors(tiny_cfg):
     model = cu.GPTModel(tiny_cfg)
     with pytest.raises(ValueError, match="sequence has 33 tokens but context_length is 32"):
         model(torch.zeros(1, 33, dtype=torch.long))
-    with pytest.raises(ValueError, match="token id 50257 is outside the vocabulary"):
+    with pytest.raises(ValueError, match="token id 50257 is outside the model.s vocabulary"):
         model(torch.tensor([[1, 2, 50257]]))
     with pytest.raises(ValueError, match="token id -1 is outside"):
         model(torch.tensor([[-1, 2]]))

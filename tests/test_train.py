@@ -1,4 +1,5 @@
-"""The training loop (course_utils.train): exact resume, atomic checkpoints, bad input, schedule, CLI.
+"""The training loop (course_utils.train): exact resume, atomic checkpoints, bad input, schedule.
+(The command line is tested in test_train_cli.py, several processes in test_ddp.py.)
 
 Everything runs a very small model on a slice of the real corpus, relabelled to a compact
 vocabulary (every distinct token id gets a small id), so the text keeps its structure while
@@ -8,18 +9,16 @@ the output layer stays tiny.
 import dataclasses
 import math
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-import course_utils.train as train_mod
-import course_utils.weights as weights
+import course_utils.train.loop as loop
+import course_utils.train.resume as resume_files
+import course_utils.weights.checkpoints as weights
 from course_utils import GPTConfig, GPTModel, read_checkpoint, save_checkpoint
 from course_utils.data import load_corpus
-from course_utils.train import TrainConfig, lr_at, make_optimizer, train
+from course_utils.train import TrainConfig, evaluate, lr_at, make_optimizer, train
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -109,6 +108,31 @@ def test_loss_falls(model_cfg, streams):
     assert ev["step"] == 30 and ev["tokens"] == 30 * 8 * 16 and ev["val_loss"] < losses[0]
 
 
+def test_micro_batches_add_up_to_the_whole_batch(model_cfg, streams):
+    """Gradient accumulation: 4 forward passes of 2 sequences give the step of 1 pass of 8 (up to
+    float rounding), so micro_batch_size trades memory for time and changes nothing else."""
+    cfg = small_cfg(max_steps=4, eval_interval=0, micro_batch_size=None)
+    whole = run(model_cfg.replace(drop_rate=0.0), cfg, streams)
+    parts = run(model_cfg.replace(drop_rate=0.0), dataclasses.replace(cfg, micro_batch_size=2), streams)
+    assert [s["loss"] for s in parts.history["steps"]] == pytest.approx([s["loss"] for s in whole.history["steps"]],
+                                                                        abs=1e-4)
+    for p, q in zip(whole.model.parameters(), parts.model.parameters(), strict=True):
+        torch.testing.assert_close(p, q, atol=1e-5, rtol=0)
+    torch.manual_seed(cfg.seed)  # as train() does before it builds the model
+    moved = (whole.model.tok_emb.weight - GPTModel(model_cfg).tok_emb.weight).abs().max()
+    assert moved > 1e-3  # not trivially equal: training moved the weights
+
+
+def test_logs_go_to_stdout_and_the_progress_bar_to_stderr(model_cfg, streams, capsys):
+    """In a notebook, stderr shows in a red box: evaluations and samples are not errors."""
+    train(model_cfg, small_cfg(max_steps=3, eval_interval=3, sample_interval=3, sample_tokens=2, sample_prompt="!"),
+          train_ids=streams[0], val_ids=streams[1])
+    out, err = capsys.readouterr()
+    assert "step 3: train loss" in out and "--- sample at step 3 ---" in out and "tokens/s over" in out
+    assert "train loss" not in err and "sample at" not in err
+    assert "training" in err  # tqdm's bar
+
+
 # ---------------------------------------------------------------- checkpoints survive crashes
 
 
@@ -172,7 +196,7 @@ def test_ctrl_c_finishes_the_step_checkpoints_and_resume_is_exact(model_cfg, str
     cfg = small_cfg(checkpoint_interval=0)  # no periodic checkpoints: only Ctrl-C writes one mid-run
     straight = run(model_cfg, cfg, streams, tmp_path / "straight")
     calls = []
-    real_mean = train_mod._mean_over_processes
+    real_mean = loop.mean_over_processes
 
     def press_ctrl_c_during_step_3(value, d):
         calls.append(value)
@@ -181,9 +205,9 @@ def test_ctrl_c_finishes_the_step_checkpoints_and_resume_is_exact(model_cfg, str
         return real_mean(value, d)
 
     handler_before = signal.getsignal(signal.SIGINT)
-    monkeypatch.setattr(train_mod, "_mean_over_processes", press_ctrl_c_during_step_3)
+    monkeypatch.setattr(loop, "mean_over_processes", press_ctrl_c_during_step_3)
     stopped = run(model_cfg, cfg, streams, tmp_path / "split")
-    monkeypatch.setattr(train_mod, "_mean_over_processes", real_mean)
+    monkeypatch.setattr(loop, "mean_over_processes", real_mean)
     assert stopped.interrupted and stopped.step == 3
     assert read_checkpoint(tmp_path / "split" / "latest.safetensors").meta["step"] == 3
     assert signal.getsignal(signal.SIGINT) is handler_before  # Ctrl-C behaves as usual again
@@ -198,7 +222,7 @@ def test_ctrl_c_finishes_the_step_checkpoints_and_resume_is_exact(model_cfg, str
         os.kill(os.getpid(), signal.SIGINT)
         return real_mean(value, d)
 
-    monkeypatch.setattr(train_mod, "_mean_over_processes", press_twice)
+    monkeypatch.setattr(loop, "mean_over_processes", press_twice)
     with pytest.raises(KeyboardInterrupt):
         run(model_cfg, cfg, streams, tmp_path / "twice")
     assert signal.getsignal(signal.SIGINT) is handler_before
@@ -281,6 +305,18 @@ def test_text_shorter_than_one_window(model_cfg, streams, tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+def test_token_ids_outside_the_vocabulary_are_refused_before_training(model_cfg, streams, tmp_path):
+    """Checked once on the token streams (a forward pass no longer reads every id back from a GPU)."""
+    bad_train, bad_val = streams[0].clone(), streams[1].clone()
+    bad_train[5], bad_val[7] = model_cfg.vocab_size, -1
+    with pytest.raises(ValueError, match=rf"^train_ids: token id {model_cfg.vocab_size} is outside the model's "
+                                         rf"vocabulary \(0 \.\. {model_cfg.vocab_size - 1}\); were the ids made by"):
+        train(model_cfg, small_cfg(), train_ids=bad_train, val_ids=streams[1], out_dir=tmp_path / "x", progress=False)
+    with pytest.raises(ValueError, match=r"^val_ids: token id -1 is outside the model's vocabulary"):
+        train(model_cfg, small_cfg(), train_ids=streams[0], val_ids=bad_val, out_dir=tmp_path / "x", progress=False)
+    assert not (tmp_path / "x").exists()
+
+
 def test_train_refuses_to_overwrite_a_run(model_cfg, streams, tmp_path):
     out = tmp_path / "run"
     run(model_cfg, small_cfg(max_steps=2, eval_interval=0), streams, out)
@@ -301,8 +337,8 @@ def test_unwritable_out_dir_is_refused_before_training(model_cfg, streams, tmp_p
     def refuse(*args, **kwargs):  # a read-only folder (chmod does not stop root, so simulated)
         raise PermissionError(13, "Permission denied (simulated)")
 
-    monkeypatch.setattr(train_mod.tempfile, "TemporaryFile", refuse)
-    monkeypatch.setattr(train_mod, "GPTModel", None)  # the check comes before the model is even built
+    monkeypatch.setattr(resume_files.tempfile, "TemporaryFile", refuse)
+    monkeypatch.setattr(loop, "GPTModel", None)  # the check comes before the model is even built
     with pytest.raises(ValueError, match="cannot write checkpoints to .*Permission denied"):
         run(model_cfg, small_cfg(), streams, tmp_path / "read_only")
 
@@ -350,81 +386,6 @@ def test_train_config_bad_input(kw, message):
         small_cfg(**kw)
 
 
-def test_cli_refuses_to_overwrite_a_run(tmp_path):
-    out = tmp_path / "run"
-    out.mkdir()
-    (out / "latest.safetensors").write_bytes(b"an earlier run")
-    (out / "history.json").write_text("{}")
-    before = files_of(out)
-    with pytest.raises(SystemExit, match="exists; pass --resume to continue it"):
-        train_mod.main(["--preset", "tiny", "--out", str(out)])
-    assert files_of(out) == before
-    with pytest.raises(SystemExit, match="--resume: no checkpoint at"):
-        train_mod.main(["--preset", "tiny", "--out", str(tmp_path / "new"), "--resume"])
-    assert not (tmp_path / "new").exists()
-
-
-@pytest.mark.parametrize(
-    ("flags", "message"),
-    [(["--n-heads", "5"], "must be divisible by n_heads"),
-     (["--batch-size", "0"], "batch_size must be a positive whole number"),
-     (["--lr", "-1"], "need 0 < min_lr <= lr"),
-     (["--device", "gpu"], "unknown device 'gpu'"),
-     (["--stop-at", "0"], "stop_at must be a whole number >= 1")],
-)
-def test_cli_bad_flag_is_one_line_not_a_traceback(flags, message, tmp_path, capsys):
-    with pytest.raises(SystemExit) as exc:
-        train_mod.main(["--preset", "tiny", "--out", str(tmp_path / "run"), *flags])
-    assert exc.value.code == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: ") and message in err and err.count("\n") == 1
-    assert not (tmp_path / "run").exists()
-
-
-def test_cli_errors_inside_training_are_one_line(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.raises(SystemExit) as exc:
-        train_mod.main(["--preset", "tiny", "--out", str(tmp_path / "a"), "--device", "cuda"])
-    assert exc.value.code == 2 and "there is no CUDA GPU here; use --device cpu" in capsys.readouterr().err
-
-    def diverge(*args, **kwargs):
-        raise ValueError("the loss became nan at step 3 (lr 10): training diverged; lower --lr")
-
-    monkeypatch.setattr(train_mod, "train", diverge)
-    with pytest.raises(SystemExit) as exc:
-        train_mod.main(["--preset", "tiny", "--out", str(tmp_path / "b")])
-    assert exc.value.code == 2
-    assert capsys.readouterr().err == "error: the loss became nan at step 3 (lr 10): training diverged; lower --lr\n"
-
-
-def test_cli_bad_flag_from_a_terminal(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "course_utils.train", "--preset", "tiny", "--n-heads", "5",
-                           "--out", str(tmp_path / "run")], cwd=Path(__file__).resolve().parent.parent,
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 2
-    assert "Traceback" not in proc.stderr and proc.stderr.startswith("error: ") and "n_heads (5)" in proc.stderr
-
-
-def test_pick_device():
-    assert train_mod.pick_device("cpu") == torch.device("cpu") == train_mod.pick_device(torch.device("cpu"))
-    for bad in ("gpu", "cuda:x", "CPU", None):
-        with pytest.raises(ValueError, match="unknown device .*; use auto, cpu, cuda, cuda:N or mps"):
-            train_mod.pick_device(bad)
-
-
-def test_pick_device_without_cuda(monkeypatch):
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    for name in ("cuda", "cuda:1"):
-        with pytest.raises(ValueError, match=f"device '{name}': there is no CUDA GPU here; use --device cpu"):
-            train_mod.pick_device(name)
-
-
-def test_cli_options_reach_the_configs():
-    args = train_mod._parser().parse_args(["--preset", "tiny", "--max-steps", "7", "--lr", "0.01", "--emb-dim", "32",
-                                           "--drop-rate", "0.1", "--compile", "false"])
-    assert (args.max_steps, args.lr, args.emb_dim, args.drop_rate, args.compile) == (7, 0.01, 32, 0.1, False)
-
-
 # ---------------------------------------------------------------- schedule and optimizer
 
 
@@ -453,6 +414,7 @@ def test_weight_decay_only_on_matrices(model_cfg):
     assert len(decayed) + len(plain) == len(names)  # every parameter once (the tied head is tok_emb)
 
 
+@pytest.mark.slow
 def test_the_shipped_models_recorded_val_loss_is_true():
     """assets/checkpoints/course_model.json (quoted by the README and notebooks 09, 10) says what the
     shipped weights score on every validation window; recompute it (about 20 s)."""
@@ -465,7 +427,7 @@ def test_the_shipped_models_recorded_val_loss_is_true():
     record = json.loads((ASSETS_DIR / "checkpoints" / "course_model.json").read_text())
     model = load_course_model()
     val = load_corpus().token_ids("val")
-    loss = train_mod.evaluate(model, TokenWindows(val, model.cfg.context_length), 10**9, 32, model.device)
+    loss = evaluate(model, TokenWindows(val, model.cfg.context_length), 10**9, 32, model.device)
     readme = (ASSETS_DIR.parent / "README.md").read_text(encoding="utf-8")
     assert f"is {record['final']['val_loss']} nats per token" in readme  # the README quotes the record
     assert loss == pytest.approx(record["final"]["val_loss"], abs=1e-4)

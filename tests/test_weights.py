@@ -232,3 +232,28 @@ def test_failed_write_leaves_previous_checkpoint(tiny_cfg, tmp_path, monkeypatch
         cu.save_checkpoint(model, path, meta={"version": 2})
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]  # no temp file left behind
+
+
+def test_public_names_survive_the_split_into_a_package():
+    import course_utils.weights as w
+
+    for name in ["Checkpoint", "atomic_write", "copy_state_into", "load_checkpoint", "load_course_model",
+                 "load_hf_gpt2_weights", "read_checkpoint", "save_checkpoint", "FORMAT", "EXTRA_PREFIX", "TIED_KEY",
+                 "gpt2_weights_path", "load_gpt2", "load_gpt2_or_course_model"]:
+        assert hasattr(w, name), name
+    for name in ["gpt2_weights_path", "load_gpt2", "load_gpt2_or_course_model"]:
+        assert getattr(cu, name) is getattr(w, name)
+
+
+@pytest.mark.parametrize("package", ["generate", "weights"])
+def test_modules_are_short_and_import_no_private_names(package):
+    import ast
+
+    folder = Path(cu.__file__).parent / package
+    for path in sorted(folder.glob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        assert text.count("\n") <= 400, f"{path.name} has {text.count(chr(10))} lines"
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.ImportFrom) and node.level > 0:  # from .x / ..x import ...
+                private = [a.name for a in node.names if a.name.startswith("_")]
+                assert not private, f"{path.name} imports private names {private} from {node.module}"

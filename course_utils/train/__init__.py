@@ -1,0 +1,35 @@
+"""Pretraining: the loop of notebook 09 in front (``loop.py``), its machinery beside it.
+
+    loop.py         TrainConfig, lr_at, make_optimizer, loss_fn, evaluate, train: what notebook 09 builds
+    resume.py       checkpoints that continue a run exactly, refusing ones that cannot; Ctrl-C
+    distributed.py  several processes under torchrun (DDP)
+    presets.py      named runs (tiny, class, course)
+    cli.py          python -m course_utils.train, and export of a trained model
+    validate.py     TrainConfig's argument checks
+"""
+
+from .cli import export_model, main
+from .distributed import Dist, init_distributed
+from .loop import TrainConfig, TrainResult, evaluate, loss_fn, lr_at, make_optimizer, sample_text, train
+from .presets import PRESETS, preset
+from .resume import RESUME_MUST_MATCH, data_fingerprint, save_training_checkpoint
+
+__all__ = [
+    "PRESETS",
+    "RESUME_MUST_MATCH",
+    "Dist",
+    "TrainConfig",
+    "TrainResult",
+    "data_fingerprint",
+    "evaluate",
+    "export_model",
+    "init_distributed",
+    "loss_fn",
+    "lr_at",
+    "main",
+    "make_optimizer",
+    "preset",
+    "sample_text",
+    "save_training_checkpoint",
+    "train",
+]

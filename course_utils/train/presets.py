@@ -1,0 +1,33 @@
+"""Named runs: a model shape and training settings for ``python -m course_utils.train --preset NAME``."""
+
+from __future__ import annotations
+
+from ..config import GPTConfig
+from .loop import TrainConfig
+
+# "course" is the command that trained the shipped model (assets/checkpoints/).
+PRESETS: dict[str, tuple[dict, dict]] = {
+    # (GPTConfig overrides on top of GPT-2 small's vocabulary, TrainConfig fields)
+    "tiny": (
+        {"context_length": 32, "emb_dim": 64, "n_heads": 4, "n_layers": 2, "drop_rate": 0.0},
+        {"max_steps": 30, "batch_size": 8, "lr": 3e-3, "min_lr": 3e-4, "warmup_steps": 5,
+         "eval_interval": 10, "eval_batches": 2, "max_train_tokens": 200_000},
+    ),
+    "class": (
+        {"context_length": 64, "emb_dim": 128, "n_heads": 4, "n_layers": 2, "drop_rate": 0.0},
+        {"max_steps": 300, "batch_size": 16, "lr": 2e-3, "min_lr": 2e-4, "warmup_steps": 30,
+         "eval_interval": 50, "eval_batches": 8, "sample_interval": 100},
+    ),
+    "course": (
+        {"context_length": 128, "emb_dim": 256, "n_heads": 4, "n_layers": 4, "drop_rate": 0.0},
+        {"max_steps": 2000, "batch_size": 16, "lr": 2e-3, "min_lr": 2e-4, "warmup_steps": 100,
+         "eval_interval": 100, "eval_batches": 10, "checkpoint_interval": 50},
+    ),
+}
+
+
+def preset(name: str) -> tuple[GPTConfig, TrainConfig]:
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+    model_kw, train_kw = PRESETS[name]
+    return GPTConfig(**model_kw), TrainConfig(**train_kw)

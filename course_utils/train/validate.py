@@ -1,0 +1,55 @@
+"""The checks of ``TrainConfig``: each setting once, when the config is made, with an error that
+names the field and what it takes."""
+
+from __future__ import annotations
+
+from ..checks import check_device_name, check_sampling, is_finite_number, is_whole_number
+
+
+def check_train_config(cfg) -> None:
+    """Raise a ValueError naming the first ``TrainConfig`` field that cannot work."""
+    for name in ("max_steps", "batch_size", "warmup_steps", "eval_batches"):
+        v = getattr(cfg, name)
+        if not is_whole_number(v) or v < (0 if name == "warmup_steps" else 1):
+            raise ValueError(f"TrainConfig.{name} must be a positive whole number, got {v!r}")
+    for name in ("eval_interval", "sample_interval", "checkpoint_interval", "sample_tokens"):
+        v = getattr(cfg, name)
+        if not is_whole_number(v) or v < 0:
+            raise ValueError(f"TrainConfig.{name} must be a whole number >= 0, got {v!r}")
+    for name in ("micro_batch_size", "stride", "max_train_tokens"):
+        v = getattr(cfg, name)
+        if v is not None and (not is_whole_number(v) or v <= 0):
+            raise ValueError(f"TrainConfig.{name} must be a positive whole number or None, got {v!r}")
+    micro = cfg.micro_batch_size
+    if micro is not None and (micro <= 0 or cfg.batch_size % micro):
+        raise ValueError(
+            f"micro_batch_size ({cfg.micro_batch_size}) must be positive and divide batch_size ({cfg.batch_size})"
+        )
+    if not (is_finite_number(cfg.lr) and is_finite_number(cfg.min_lr)):
+        raise ValueError(f"lr and min_lr must be finite numbers, got lr={cfg.lr!r}, min_lr={cfg.min_lr!r}")
+    if not 0 < cfg.min_lr <= cfg.lr:
+        raise ValueError(f"need 0 < min_lr <= lr, got min_lr={cfg.min_lr}, lr={cfg.lr}")
+    for name in ("weight_decay", "grad_clip"):
+        v = getattr(cfg, name)
+        if not is_finite_number(v) or v < 0:
+            raise ValueError(f"TrainConfig.{name} must be a number >= 0 (0: off), got {v!r}")
+    for name in ("beta1", "beta2"):
+        v = getattr(cfg, name)
+        if not is_finite_number(v) or not 0 <= v < 1:
+            raise ValueError(f"TrainConfig.{name} must be a number with 0 <= {name} < 1, got {v!r}")
+    try:
+        check_sampling(cfg.sample_temperature, cfg.sample_top_k, None)
+    except ValueError as e:
+        raise ValueError(f"TrainConfig sample_temperature / sample_top_k: {e}") from None
+    if not isinstance(cfg.sample_prompt, str) or not cfg.sample_prompt:
+        raise ValueError(f"TrainConfig.sample_prompt must be a non-empty string, got {cfg.sample_prompt!r}")
+    if not is_whole_number(cfg.seed):
+        raise ValueError(f"TrainConfig.seed must be a whole number, got {cfg.seed!r}")
+    if not isinstance(cfg.compile, bool):
+        raise ValueError(f"TrainConfig.compile must be True or False, got {cfg.compile!r}")
+    check_device_name(cfg.device)
+
+
+def check_stop_at(stop_at) -> None:
+    if stop_at is not None and (not is_whole_number(stop_at) or stop_at < 1):
+        raise ValueError(f"stop_at must be a whole number >= 1 (the step to stop after), got {stop_at!r}")
