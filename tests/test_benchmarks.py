@@ -35,3 +35,9 @@ def test_bench_memory_smoke():
     rows = [line for line in out.splitlines() if line.startswith("| smoke") or line.startswith("| generate")]
     assert len(rows) == 5  # training: ours, transformers; generation: ours cached, ours uncached, transformers
     assert all(float(row.split("|")[4]) > 0 for row in rows)  # every case measured a peak above its start
+
+
+def test_bench_allocator_smoke():
+    out = _run("benchmarks/bench_allocator.py", "--smoke", "--variants", "today,tuned")
+    assert "| variant | tokens/s | / today | user s | sys s | minor faults |" in out
+    assert "| today |" in out and "| tuned |" in out
