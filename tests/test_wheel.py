@@ -26,6 +26,8 @@ import pytest
 
 import course_utils as cu
 
+pytestmark = pytest.mark.slow  # builds wheels with pip: make test runs it, make test-fast does not
+
 REPO = Path(__file__).resolve().parent.parent
 # What building the course needs from the repository (MANIFEST.in names the same files for the sdist).
 PROJECT_FILES = ["pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "LICENSE", "requirements.txt"]
