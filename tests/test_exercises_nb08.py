@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from course_utils.exercises import check_greedy_decode, check_sample_next_token, check_top_k_filter, nb08
+from course_utils.exercises import check_greedy_decode, check_sample_next_token, check_top_k_filter, nb08, nb08_sampling
 from course_utils.generate import next_token_distribution
 
 
@@ -180,7 +180,7 @@ def test_sample_rejects_stub(capsys):
     assert first_line(capsys).startswith("⏳ sample_token: not implemented yet")
 
 
-@pytest.mark.parametrize("mistake", nb08._SAMPLE_MISTAKES, ids=lambda m: m.hint[:40])
+@pytest.mark.parametrize("mistake", nb08_sampling._SAMPLE_MISTAKES, ids=lambda m: m.hint[:40])
 def test_sample_names_each_mistake(mistake, capsys):
     assert not check_sample_next_token(_draw_from(mistake.fn.probs_fn))
     assert mistake.hint in first_line(capsys)
