@@ -54,7 +54,7 @@ def test_applies_both_settings_and_is_idempotent(fake_libc):
 
 
 @pytest.mark.parametrize("value", ["1", "yes", "true"])
-def test_off_switch(fake_libc, monkeypatch, value):
+def test_off_switch_leaves_the_allocator_alone(fake_libc, monkeypatch, value):
     libc = fake_libc(FakeLibc())
     monkeypatch.setenv(OFF_SWITCH, value)
     assert tune_allocator() is False
@@ -127,6 +127,7 @@ def minor_faults(off: bool) -> tuple[str, int]:
     return applied, int(faults)
 
 
+@pytest.mark.slow  # a fresh process that faults in 200 MB buffers (about 12 s)
 @pytest.mark.skipif(not GLIBC, reason="mallopt tuning exists only on Linux with glibc")
 def test_big_tensor_reallocated_without_page_faults():
     pages = 200_000_000 // os.sysconf("SC_PAGE_SIZE")  # one minor fault per page touched

@@ -7,7 +7,7 @@ import course_utils as cu
     "name,width,layers,heads",
     [("gpt2-small", 768, 12, 12), ("gpt2-medium", 1024, 24, 16), ("gpt2-large", 1280, 36, 20), ("gpt2-xl", 1600, 48, 25)],
 )
-def test_presets(name, width, layers, heads):
+def test_presets_have_the_published_gpt2_shapes(name, width, layers, heads):
     cfg = cu.GPTConfig.from_preset(name)
     assert (cfg.emb_dim, cfg.n_layers, cfg.n_heads) == (width, layers, heads)
     assert cfg.vocab_size == 50257 and cfg.context_length == 1024 and cfg.qkv_bias is True

@@ -137,7 +137,7 @@ def test_unigram_entropy_zero_counts_are_not_blamed_on_overflow(capsys):
 # --- the shared number helpers ----------------------------------------------------------------------
 
 
-def test_number_helpers():
+def test_number_helpers_recognise_nan_inf_scale_and_float_counts():
     assert compare_number(float("nan"), float("nan")) is None  # a mistake giving nan is recognised
     assert compare_number(float("inf"), float("inf")) is None
     assert "got nan" in compare_number(float("nan"), 1.0)

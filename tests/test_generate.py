@@ -305,7 +305,7 @@ def test_sample_next_token_shapes_and_greedy():
         ({"generator": 123}, "generator"),
     ],
 )
-def test_bad_arguments(model, kwargs, message):
+def test_bad_sampling_arguments_raise_at_the_call(model, kwargs, message):
     ids = torch.randint(0, VOCAB, (1, 3))
     with pytest.raises(ValueError, match=message):
         generate(model, ids, 5, **kwargs)

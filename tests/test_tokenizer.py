@@ -7,7 +7,7 @@ import course_utils as cu
 from course_utils import assets, tokenizer
 
 
-def test_hello_world():
+def test_hello_world_is_gpt2s_four_ids():
     tok = cu.get_tokenizer()
     assert tok.encode("Hello, world!") == [15496, 11, 995, 0]
     assert tok.n_vocab == 50257
@@ -25,7 +25,7 @@ def test_hello_world():
         "first<|endoftext|>second",
     ],
 )
-def test_round_trips(text):
+def test_decoding_the_ids_gives_back_the_exact_text(text):
     ids = cu.text_to_ids(text, allow_special=True)
     assert ids.dtype == torch.long and ids.shape[0] == 1
     assert cu.ids_to_text(ids[0]) == text
@@ -41,7 +41,7 @@ def test_endoftext_refused_unless_allowed():
         cu.text_to_ids("the end<|endoftext|>")
 
 
-def test_batches():
+def test_a_list_of_texts_is_one_batch_and_unequal_lengths_are_refused():
     ids = cu.text_to_ids(["one two", "three four"])
     assert ids.shape == (2, 2)
     assert cu.ids_to_text(ids) == ["one two", "three four"]

@@ -95,6 +95,9 @@ def test_resume_is_bitwise_exact(model_cfg, streams, tmp_path):
     for p, q in zip(straight.model.parameters(), quiet.model.parameters(), strict=True):
         assert torch.equal(p, q)
     assert [r["from_step"] for r in resumed.history["runs"]] == [0, 3]
+    # each invocation records the step it reached, its wall time and the machine it ran on
+    assert [r["to_step"] for r in resumed.history["runs"]] == [3, 6]
+    assert all(r["wall_s"] >= 0 and r["machine"] for r in resumed.history["runs"])
 
 
 def test_loss_falls(model_cfg, streams):

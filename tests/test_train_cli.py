@@ -136,7 +136,7 @@ def test_cli_bad_flag_from_a_terminal(tmp_path):
     assert "Traceback" not in proc.stderr and proc.stderr.startswith("error: ") and "n_heads (5)" in proc.stderr
 
 
-def test_pick_device():
+def test_pick_device_accepts_known_names_and_refuses_others():
     assert pick_device("cpu") == torch.device("cpu") == pick_device(torch.device("cpu"))
     for bad in ("gpu", "cuda:x", "CPU", None):
         with pytest.raises(ValueError, match="unknown device .*; use auto, cpu, cuda, cuda:N or mps"):

@@ -12,9 +12,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import platform
 import signal
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import torch
@@ -129,6 +131,17 @@ def check_out_dir(out: Path, resuming: bool) -> None:
         raise ValueError(f"cannot write checkpoints to {out}: {e}; pass another --out (out_dir)") from None
 
 
+def machine_name() -> str:
+    """The CPU's model name as /proc/cpuinfo gives it (e.g. "AMD EPYC"), else what platform knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 class RunFiles:
     """The files of one run: the checkpoint it resumes from (if any) and the ``out_dir`` it writes,
     with the step and history to continue from. ``RunFiles.open`` refuses, before anything is
@@ -137,6 +150,7 @@ class RunFiles:
     def __init__(self, d: Dist, cfg, out: Path | None, resume, ckpt, command: str | None, train_data: dict | None):
         self.d, self.cfg, self.out, self.resume, self.ckpt = d, cfg, out, resume, ckpt
         self.command, self.train_data = command, train_data
+        self.started = time.perf_counter()  # this invocation's wall time, recorded by ``save``
         self.start_step = ckpt.meta["step"] if ckpt is not None else 0
         self.history = ckpt.meta["history"] if ckpt is not None else {"steps": [], "evals": [], "samples": []}
         self.last_good = (resume, self.start_step) if resume is not None else None  # the newest checkpoint
@@ -157,9 +171,11 @@ class RunFiles:
         if out is not None and d.main:
             check_out_dir(out, resuming=resume is not None)
         run = cls(d, cfg, out, resume, ckpt, command, train_data)
-        # Every invocation that contributed to this run, with the thread count it ran at.
+        # Every invocation that contributed to this run: what ran, where, and (filled in by ``save``)
+        # the step it reached and its wall time, so a record says how long the whole run took.
         run.history.setdefault("runs", []).append({"command": command, "from_step": run.start_step,
-                                                   "threads": torch.get_num_threads(), "world_size": d.world_size})
+                                                   "threads": torch.get_num_threads(), "world_size": d.world_size,
+                                                   "machine": machine_name()})
         return run
 
     def restore(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, device: torch.device) -> None:
@@ -187,6 +203,8 @@ class RunFiles:
         """Write ``latest.safetensors`` and ``history.json`` (rank 0, atomically); every process
         takes part, and none moves on (or exits) before the files are on disk."""
         rng = gather_rng_states(self.d)  # a collective: every process takes part
+        this_run = history["runs"][-1]
+        this_run["to_step"], this_run["wall_s"] = step, round(time.perf_counter() - self.started, 1)
         if self.d.main and self.out is not None:
             path = self.out / "latest.safetensors"
             save_training_checkpoint(path, model, optimizer, step, self.cfg, history, rng, self.command,
