@@ -10,6 +10,9 @@ PIP    := $(PY) -m pip --disable-pip-version-check
 BASE   := $(VENV)/.installed-base
 TOOLS  := $(VENV)/.installed-test
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanitize.cfg
+# Unit tests in one worker process per core (pytest-xdist); each runs torch on one thread
+# (tests/conftest.py), so two cores do twice the work. A module stays on one worker (loadscope).
+PARALLEL := -n auto --dist loadscope
 NOTEBOOKS := $(wildcard notebooks/*.ipynb notebooks/solutions/*.ipynb)
 export PYTHONHASHSEED := 0
 
@@ -37,10 +40,10 @@ test: lint test-unit test-notebooks test-ddp test-ui
 # The unit tests without notebooks, DDP, browser and the slow ones (wheel build, shipped-model
 # re-evaluation): the loop a maintainer runs while editing (under 2 minutes on 2 cores).
 test-fast: $(TOOLS)
-	$(PY) -m pytest -q -m "not ddp and not ui and not slow" tests
+	$(PY) -m pytest -q $(PARALLEL) -m "not ddp and not ui and not slow" tests
 
 test-unit: $(TOOLS)
-	$(PY) -m pytest -q -m "not ddp and not ui" tests
+	$(PY) -m pytest -q $(PARALLEL) -m "not ddp and not ui" tests
 
 test-notebooks: $(TOOLS)
 ifneq ($(strip $(NOTEBOOKS)),)

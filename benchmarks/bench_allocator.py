@@ -5,8 +5,8 @@
     .venv/bin/python benchmarks/bench_allocator.py --variants today,tuned,env,issue-env,transformers
 
 Each run is a fresh child process that trains ``--preset class``'s model (2 layers, width 128,
-ctx 64, batch 16) for a few steps the way course_utils.train does (its loss_fn, its fused AdamW,
-gradient clipping), after untimed warm-up steps. The variants:
+ctx 64, batch 8; batch 16 before the preset was retuned) for a few steps the way course_utils.train
+does (its loss_fn, its fused AdamW, gradient clipping), after untimed warm-up steps. The variants:
 
     today         the default allocator (COURSE_NO_MALLOC_TUNING=1, no MALLOC_* variables)
     tuned         tune_allocator() called right after import, as the training entry points do

@@ -148,3 +148,20 @@ def test_pick_device_without_cuda(monkeypatch):
     for name in ("cuda", "cuda:1"):
         with pytest.raises(ValueError, match=f"device '{name}': there is no CUDA GPU here; use --device cpu"):
             pick_device(name)
+
+
+def test_class_preset_is_the_in_class_run_of_notebook_09():
+    """`--preset class` is the run notebook 09 trains (it calls preset("class")): 307,200 tokens, each
+    training window at most once, with seeded samples every 100 steps. Its loss and time are measured
+    in benchmarks/RESULTS.md, not here."""
+    from course_utils.data import TokenWindows, load_corpus
+    from course_utils.train import preset
+
+    model_cfg, cfg = preset("class")
+    tokens = cfg.max_steps * cfg.batch_size * model_cfg.context_length
+    assert tokens == 307_200
+    n_windows = len(TokenWindows(load_corpus().token_ids("train"), model_cfg.context_length))
+    assert cfg.max_steps * cfg.batch_size <= n_windows  # one pass or less: no window is seen twice
+    assert cfg.sample_interval and cfg.sample_temperature > 0 and cfg.max_steps % cfg.eval_interval == 0
+    nb = json.loads((Path(__file__).resolve().parent.parent / "notebooks/09_pretraining.ipynb").read_text())
+    assert any('preset("class")' in "".join(c["source"]) and "train(" in "".join(c["source"]) for c in nb["cells"])
