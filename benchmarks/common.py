@@ -2,21 +2,8 @@
 
 from __future__ import annotations
 
-import platform
-
 import course_utils as cu
-
-
-def cpu_name() -> str:
-    """The CPU's model name as /proc/cpuinfo gives it (else what platform knows)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+from course_utils.checks import machine_name as cpu_name  # noqa: F401 (the benchmarks import it from here)
 
 
 def hf_model(cfg: cu.GPTConfig):

@@ -11,7 +11,9 @@ number checks refuse it.
 from __future__ import annotations
 
 import math
+import platform
 import re
+from pathlib import Path
 
 import torch
 
@@ -31,6 +33,18 @@ def check_device_name(name) -> None:
     if isinstance(name, str) and (name in ("auto", "cpu", "cuda", "mps") or re.fullmatch(r"cuda:\d+", name)):
         return
     raise ValueError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps")
+
+
+def machine_name() -> str:
+    """Where code runs, for training records and benchmark tables: the CPU's model name as
+    /proc/cpuinfo gives it (e.g. "AMD EPYC"), else what platform knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def pick_device(name: str | torch.device = "auto") -> torch.device:

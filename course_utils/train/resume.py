@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import platform
 import signal
 import tempfile
 import threading
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from ..checks import machine_name
 from ..config import GPTConfig
 from ..weights import atomic_write, copy_state_into, read_checkpoint, save_checkpoint
 from .distributed import Dist, barrier, gather_rng_states, restore_rng_states
@@ -129,17 +129,6 @@ def check_out_dir(out: Path, resuming: bool) -> None:
             pass
     except OSError as e:
         raise ValueError(f"cannot write checkpoints to {out}: {e}; pass another --out (out_dir)") from None
-
-
-def machine_name() -> str:
-    """The CPU's model name as /proc/cpuinfo gives it (e.g. "AMD EPYC"), else what platform knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 class RunFiles:
