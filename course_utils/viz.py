@@ -101,3 +101,81 @@ def gpt2_map(highlight: str | list[str] | None = None, title: str | None = None,
     if title:
         ax.set_title(title, fontsize=12)
     return fig
+
+
+# ---------------------------------------------------------------- a training run, as it happened
+
+_LINE_COLOURS = ("gray", "#2a9d8f", "#9b5de5", "#e9c46a")
+
+
+def training_timeline(history: dict, samples: list[dict] | None = None, baselines: dict | None = None,
+                      at_steps: list[int] | None = None, title: str | None = None, max_lines: int = 10,
+                      width: int = 34):
+    """The loss of a training run against the tokens it had seen, with the text it wrote at a few
+    steps printed underneath, each panel lettered like its point on the curve.
+
+    ``history`` is a run's record (``history["steps"]``, ``["evals"]``, ``["samples"]``, as
+    ``course_utils.train`` writes it); ``samples`` replaces ``history["samples"]`` (e.g. to add the
+    untrained model's text at step 0); ``baselines`` maps a name to a loss, drawn as a dashed line;
+    ``at_steps`` picks the samples shown (default: four, spread from the first to the last).
+    Returns the matplotlib Figure."""
+    samples = sorted(history["samples"] if samples is None else samples, key=lambda s: s["step"])
+    by_step = {s["step"]: s["text"] for s in samples}
+    if not by_step:
+        raise ValueError("this run recorded no samples: train with sample_interval > 0 (--sample-interval)")
+    if at_steps is None:
+        steps = sorted(by_step)
+        at_steps = sorted({steps[round(i * (len(steps) - 1) / 3)] for i in range(4)})
+    missing = [s for s in at_steps if s not in by_step]
+    if missing:
+        raise ValueError(f"no sample at step(s) {missing}; the run has samples at {sorted(by_step)}")
+    tokens_per_step = history["steps"][0]["tokens"] // history["steps"][0]["step"]
+    evals = {e["step"]: e["val_loss"] for e in history["evals"]}
+    batch = {s["step"]: s["loss"] for s in history["steps"]}
+
+    fig = plt.figure(figsize=(3.1 * max(len(at_steps), 3), 7.4))
+    ax = fig.add_axes([0.07, 0.55, 0.9, 0.39])
+    ax.plot([s["tokens"] for s in history["steps"]], list(batch.values()), color="#8aa1b8", linewidth=0.8,
+            label="training batch loss")
+    if evals:
+        ax.plot([s * tokens_per_step for s in evals], list(evals.values()), "o-", color="#e76f51",
+                markersize=4, label="validation loss (held-out plays)")
+    for (name, value), colour in zip((baselines or {}).items(), _LINE_COLOURS, strict=False):
+        ax.axhline(value, color=colour, linestyle="--", linewidth=1, label=f"{name} baseline {value:.2f}")
+    width_each = 0.9 / len(at_steps)
+    for k, step in enumerate(at_steps):
+        letter = "ABCDEFGH"[k]
+        x = max(step, 1) * tokens_per_step  # step 0 (before training) is drawn at the first step
+        y = evals.get(step, batch.get(max(step, 1)))
+        if y is not None:
+            ax.annotate(letter, (x, y), xytext=(0, 14), textcoords="offset points", ha="center",
+                        weight="bold", fontsize=11, arrowprops=dict(arrowstyle="-", color="#333333"))
+        shown = _sample_lines(by_step[step], width, max_lines)
+        head = f"{letter} · step {step:,} · " + (f"{step * tokens_per_step / 1e6:.2f}M tokens" if step else "0 tokens")
+        if step in evals:
+            head += f"\nval loss {evals[step]:.2f}"
+        elif step == 0:
+            head += "\nbefore training"
+        tx = fig.add_axes([0.07 + k * width_each, 0.02, width_each - 0.01, 0.38])
+        tx.set_xticks([])
+        tx.set_yticks([])
+        for side in tx.spines.values():
+            side.set_color("#bbbbbb")
+        tx.set_title(head, fontsize=9, loc="left")
+        tx.text(0.03, 0.97, shown, family="monospace", fontsize=8, va="top", transform=tx.transAxes)
+    ax.set_xscale("log")
+    ax.set_xlabel("training tokens seen (log scale)")
+    ax.set_ylabel("loss")
+    ax.legend(fontsize=8, loc="upper right")
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def _sample_lines(text: str, width: int, max_lines: int) -> str:
+    """The sample as it would print, cut to ``max_lines`` lines of at most ``width`` characters."""
+    import textwrap
+
+    lines = [part for line in text.split("\n") for part in (textwrap.wrap(line, width) or [""])]
+    cut = lines[:max_lines] + (["..."] if len(lines) > max_lines else [])
+    return "\n".join(cut).replace("$", r"\$")  # a "$" pair would start matplotlib's maths mode
