@@ -434,3 +434,28 @@ def test_the_shipped_models_recorded_val_loss_is_true():
     readme = (ASSETS_DIR.parent / "README.md").read_text(encoding="utf-8")
     assert f"is {record['final']['val_loss']} nats per token" in readme  # the README quotes the record
     assert loss == pytest.approx(record["final"]["val_loss"], abs=1e-4)
+
+
+def test_the_shipped_model_is_the_course_preset_with_its_samples_and_wall_times():
+    """Issue 14: the shipped model is ``--preset course`` run to the end, at most 64 MB, at most 4.05 on
+    every validation window, and its record has a sample every ``sample_interval`` steps (notebook 10's
+    timeline) and the steps and wall time of every invocation that trained it."""
+    import json
+
+    from course_utils.assets import ASSETS_DIR
+    from course_utils.train import preset
+
+    record = json.loads((ASSETS_DIR / "checkpoints" / "course_model.json").read_text())
+    model_cfg, cfg = preset("course")
+    assert record["model_config"] == model_cfg.to_dict() and record["train_config"] == dataclasses.asdict(cfg)
+    assert record["final"]["step"] == cfg.max_steps and record["final"]["val_loss"] <= 4.05
+    assert (ASSETS_DIR / "checkpoints" / "course_model.safetensors").stat().st_size <= 64 * 2**20
+    history = record["history"]
+    assert [s["step"] for s in history["samples"]] == list(range(cfg.sample_interval, cfg.max_steps + 1,
+                                                               cfg.sample_interval))
+    assert all(s["text"].startswith(cfg.sample_prompt) and len(s["text"]) > 2 * len(cfg.sample_prompt)
+               for s in history["samples"])
+    trained = [r for r in history["runs"] if "to_step" in r]  # an export-only invocation trains no step
+    assert trained[0]["from_step"] == 0 and trained[-1]["to_step"] == cfg.max_steps
+    assert all(a["to_step"] == b["from_step"] for a, b in zip(trained, trained[1:]))  # no step lost or repeated
+    assert all(r["wall_s"] > 0 and r["machine"] for r in trained)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..config import GPTConfig
 from .loop import TrainConfig
 
-# "course" is the command that trained the shipped model (assets/checkpoints/).
+# "course" is the run that trained the shipped model (assets/checkpoints/).
 PRESETS: dict[str, tuple[dict, dict]] = {
     # (GPTConfig overrides on top of GPT-2 small's vocabulary, TrainConfig fields)
     "tiny": (
@@ -23,10 +23,16 @@ PRESETS: dict[str, tuple[dict, dict]] = {
          "eval_interval": 100, "eval_batches": 16, "sample_interval": 100, "sample_tokens": 30,
          "sample_temperature": 0.8, "sample_top_k": 40},
     ),
+    # The shipped model (assets/checkpoints/course_model.*): 6 blocks of width 256, context 128,
+    # 6,400 steps of 8 windows (6.6M tokens, about 4.6 passes over the training plays), with a
+    # sample from "ROMEO.\n" every 200 steps for the timeline of notebook 10. About 3 hours on a
+    # 2-core CPU (benchmarks/RESULTS.md), minutes on a GPU. Its evaluations score the first 160
+    # validation windows, the same ones as the first course model's.
     "course": (
-        {"context_length": 128, "emb_dim": 256, "n_heads": 4, "n_layers": 4, "drop_rate": 0.0},
-        {"max_steps": 2000, "batch_size": 16, "lr": 2e-3, "min_lr": 2e-4, "warmup_steps": 100,
-         "eval_interval": 100, "eval_batches": 10, "checkpoint_interval": 50},
+        {"context_length": 128, "emb_dim": 256, "n_heads": 4, "n_layers": 6, "drop_rate": 0.0},
+        {"max_steps": 6400, "batch_size": 8, "lr": 2e-3, "min_lr": 2e-4, "warmup_steps": 200,
+         "eval_interval": 200, "eval_batches": 20, "checkpoint_interval": 50, "sample_interval": 200,
+         "sample_tokens": 60, "sample_temperature": 0.8, "sample_top_k": 40},
     ),
 }
 
