@@ -38,7 +38,7 @@ def course_model_timeline(at_steps=(0, 200, 1000, None)):
     windows = baselines.eval_pairs(corpus.token_ids("val"), mc["context_length"],
                                    max_windows=tc["eval_batches"] * tc["batch_size"])
     lines = {k: v for k, v in baselines.baseline_losses(counts, windows).items() if k != "uniform"}
-    steps = [tc["max_steps"] if s is None else s for s in at_steps]
+    steps = [record["history"]["samples"][-1]["step"] if s is None else s for s in at_steps]
     return viz.training_timeline(record["history"], samples=[{"step": 0, "text": before}] + record["history"]["samples"],
                                  baselines=lines, at_steps=steps, title="The course model: its loss, and what it wrote")
 
