@@ -109,7 +109,7 @@ _LINE_COLOURS = ("gray", "#2a9d8f", "#9b5de5", "#e9c46a")
 
 
 def training_timeline(history: dict, samples: list[dict] | None = None, baselines: dict | None = None,
-                      at_steps: list[int] | None = None, title: str | None = None, max_lines: int = 10,
+                      at_steps: list[int] | None = None, title: str | None = None, max_lines: int = 12,
                       width: int = 34):
     """The loss of a training run against the tokens it had seen, with the text it wrote at a few
     steps printed underneath, each panel lettered like its point on the curve.
@@ -133,8 +133,8 @@ def training_timeline(history: dict, samples: list[dict] | None = None, baseline
     evals = {e["step"]: e["val_loss"] for e in history["evals"]}
     batch = {s["step"]: s["loss"] for s in history["steps"]}
 
-    fig = plt.figure(figsize=(3.1 * max(len(at_steps), 3), 7.4))
-    ax = fig.add_axes([0.07, 0.55, 0.9, 0.39])
+    fig = plt.figure(figsize=(3.1 * max(len(at_steps), 3), 6.6))
+    ax = fig.add_axes([0.07, 0.54, 0.9, 0.4])
     ax.plot([s["tokens"] for s in history["steps"]], list(batch.values()), color="#8aa1b8", linewidth=0.8,
             label="training batch loss")
     if evals:
@@ -156,7 +156,7 @@ def training_timeline(history: dict, samples: list[dict] | None = None, baseline
             head += f"\nval loss {evals[step]:.2f}"
         elif step == 0:
             head += "\nbefore training"
-        tx = fig.add_axes([0.07 + k * width_each, 0.02, width_each - 0.01, 0.38])
+        tx = fig.add_axes([0.07 + k * width_each, 0.02, width_each - 0.01, 0.36])
         tx.set_xticks([])
         tx.set_yticks([])
         for side in tx.spines.values():
