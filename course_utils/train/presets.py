@@ -25,7 +25,7 @@ PRESETS: dict[str, tuple[dict, dict]] = {
     ),
     # The shipped model (assets/checkpoints/course_model.*): 6 blocks of width 256, context 128,
     # 6,400 steps of 8 windows (6.6M tokens, about 4.6 passes over the training plays), with a
-    # sample from "ROMEO.\n" every 200 steps for the timeline of notebook 10. About 3 hours on a
+    # sample from "ROMEO.\n" every 200 steps for the timeline of notebook 10. About 3 to 4 hours on a
     # 2-core CPU (benchmarks/RESULTS.md), minutes on a GPU. Its evaluations score the first 160
     # validation windows, the same ones as the first course model's.
     "course": (
