@@ -1,0 +1,166 @@
+"""One device call on a CUDA GPU for issue 14: item 7 (bf16, fused AdamW, --compile, exact resume,
+tokens/s, MFU) and item 3 (recipes for the shipped model, trained side by side, each a full course
+run with its evaluations and samples, scored on every validation window; the best comes back).
+
+On the device machine (its python3 has torch with CUDA; the repo travels):
+    PYTHONPATH=. python3 benchmarks/gpu_session.py $OUT      # an estimate: under 10 minutes on an H200
+Here, to check that it runs (tiny sizes, on the CPU; a few minutes on an idle 2-core machine):
+    PYTHONPATH=. .venv/bin/python benchmarks/gpu_session.py /tmp/gpu-smoke --smoke
+Not run on a GPU yet: no session has had one (issue 14 item 7).
+
+What comes back under OUT: summary.json (every number), *.log tails in summary, and the best
+export as best.safetensors.part-00.. (15 MiB each: the device tool returns files of at most 16 MiB)
+plus best.json. Join here with `cat best.safetensors.part-* > course_model.safetensors`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+OUT = Path(sys.argv[1])
+SMOKE = "--smoke" in sys.argv
+WORK = Path("/tmp/gpu-runs-smoke" if SMOKE else "/tmp/gpu-runs")
+TRAIN = [sys.executable, "-m", "course_utils.train"]
+DEVICE = "cpu" if SMOKE else "cuda"
+DEADLINE_S = 420 if not SMOKE else 3600  # then unfinished runs are stopped (they stay resumable)
+PEAK_BF16 = 989e12  # H100/H200 SXM dense bf16 peak, the usual MFU denominator
+
+# The course preset's evaluation and sampling (what the record of the shipped model must hold).
+COURSE = ["--preset", "course", "--warmup-steps", "200", "--eval-interval", "200", "--eval-batches", "20",
+          "--sample-interval", "200", "--sample-tokens", "60", "--sample-temperature", "0.8",
+          "--sample-top-k", "40", "--checkpoint-interval", "400", "--device", DEVICE]
+
+# Item 3 candidates: name -> options on top of COURSE. Files stay under 64 MB in bf16 (width 384 x
+# 6 blocks is 30M parameters, 60 MB). The first is the CPU attempt 2, as a cross-check of the GPU.
+CANDIDATES = {
+    "l6w256d0": ["--n-layers", "6", "--batch-size", "8", "--max-steps", "6400"],
+    "l6w256d1": ["--n-layers", "6", "--batch-size", "8", "--max-steps", "12800", "--drop-rate", "0.1"],
+    "l6w256d2": ["--n-layers", "6", "--batch-size", "8", "--max-steps", "19200", "--drop-rate", "0.2"],
+    "l6w384d1": ["--n-layers", "6", "--emb-dim", "384", "--n-heads", "6", "--batch-size", "8",
+                 "--max-steps", "12800", "--drop-rate", "0.1", "--lr", "1.5e-3", "--min-lr", "1.5e-4"],
+    "l6w384d2": ["--n-layers", "6", "--emb-dim", "384", "--n-heads", "6", "--batch-size", "8",
+                 "--max-steps", "19200", "--drop-rate", "0.2", "--lr", "1e-3", "--min-lr", "1e-4"],
+    "l4w256d1b16": ["--n-layers", "4", "--batch-size", "16", "--max-steps", "6000", "--drop-rate", "0.1"],
+    "l8w256d1": ["--n-layers", "8", "--batch-size", "8", "--max-steps", "12800", "--drop-rate", "0.1"],
+    "l6w320d15": ["--n-layers", "6", "--emb-dim", "320", "--n-heads", "5", "--batch-size", "8",
+                  "--max-steps", "16000", "--drop-rate", "0.15", "--lr", "1.5e-3", "--min-lr", "1.5e-4"],
+}
+if SMOKE:  # two small ones, a few steps
+    CANDIDATES = {k: v[:-2] if v[-2] == "--drop-rate" else v for k, v in list(CANDIDATES.items())[:2]}
+    CANDIDATES = {k: v + ["--n-layers", "1", "--emb-dim", "64", "--n-heads", "2", "--max-steps", "20",
+                          "--eval-interval", "10", "--sample-interval", "10", "--eval-batches", "2",
+                          "--warmup-steps", "2"]
+                  for k, v in CANDIDATES.items()}
+
+
+def start(name: str, args: list[str], log: Path) -> subprocess.Popen:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(TRAIN + args, stdout=log.open("w"), stderr=subprocess.STDOUT,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def tail(log: Path, n: int = 6) -> list[str]:
+    lines = log.read_text(errors="replace").replace("\r", "\n").splitlines() if log.exists() else []
+    return [ln for ln in lines if not ln.startswith("training:")][-n:]
+
+
+def flops_per_token(m: dict) -> float:
+    """6 x parameters (tied embedding counted once) + 12 x layers x width x context (attention)."""
+    d, L, V, T = m["emb_dim"], m["n_layers"], m["vocab_size"], m["context_length"]
+    params = V * d + T * d + L * (12 * d * d + 13 * d) + 2 * d
+    return 6 * params + 12 * L * d * T
+
+
+def main() -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    WORK.mkdir(parents=True, exist_ok=True)
+    summary: dict = {"torch": torch.__version__, "device": torch.cuda.get_device_name() if not SMOKE else "cpu"}
+    t0 = time.time()
+    procs = {}
+    # Item 7: the tiny preset compiled; the course recipe 300 steps straight and as 150 + 150.
+    steps = "20" if SMOKE else "300"
+    half = "10" if SMOKE else "150"
+    small = (["--n-layers", "1", "--emb-dim", "64", "--n-heads", "2", "--warmup-steps", "2"] if SMOKE
+             else ["--n-layers", "6"])
+    procs["tiny_compiled"] = start("tiny", ["--preset", "tiny", "--compile", str(not SMOKE), "--device", DEVICE,
+                                            "--out", str(WORK / "tiny")], WORK / "tiny.log")
+    for name, extra in (("straight", []), ("stopped", ["--stop-at", half])):
+        procs[f"course300_{name}"] = start(name, COURSE + small + [
+            "--batch-size", "8", "--max-steps", steps, "--sample-interval", "0", "--eval-interval", half,
+            "--out", str(WORK / f"c300-{name}")] + extra, WORK / f"c300-{name}.log")
+    # Item 3: every candidate at once (the GPU has room; 16 CPU cores feed it).
+    for name, opts in CANDIDATES.items():
+        procs[name] = start(name, COURSE + opts + ["--out", str(WORK / name),
+                                                   "--export", str(WORK / name / "export.safetensors")],
+                            WORK / f"{name}.log")
+    deadline = t0 + DEADLINE_S  # the device tool stops a command at 10 minutes: stop runs in time
+    procs["course300_stopped"].wait()
+    resumed = start("resumed", COURSE + small + ["--batch-size", "8", "--max-steps", steps, "--sample-interval",
+                                                 "0", "--eval-interval", half, "--out", str(WORK / "c300-stopped"),
+                                                 "--resume"], WORK / "c300-resumed.log")
+    for name, p in list(procs.items()) + [("course300_resumed", resumed)]:
+        try:
+            p.wait(timeout=max(1.0, deadline - time.time()))
+        except subprocess.TimeoutExpired:  # Ctrl-C: the run checkpoints and exits (130)
+            p.send_signal(signal.SIGINT)
+            p.wait()
+        summary.setdefault("exit", {})[name] = p.returncode
+    summary["wall_s"] = round(time.time() - t0, 1)
+
+    # Item 7 numbers: loss falls; resume equals the straight run (bf16 tolerance); speed and MFU.
+    def history(folder: str) -> dict:
+        return json.loads((WORK / folder / "history.json").read_text())
+    a, b = history("c300-straight"), history("c300-stopped")
+    la = {s["step"]: s["loss"] for s in a["steps"]}
+    lb = {s["step"]: s["loss"] for s in b["steps"]}
+    summary["item7"] = {
+        "loss_first_last": [a["steps"][0]["loss"], a["steps"][-1]["loss"]],
+        "resume_max_abs_diff": max(abs(la[k] - lb[k]) for k in la),
+        "resume_final": [a["evals"][-1]["val_loss"], b["evals"][-1]["val_loss"]],
+        "straight_runs": a["runs"], "tiny_log": tail(WORK / "tiny.log"),
+    }
+    run = a["runs"][0]
+    tokens = a["steps"][-1]["tokens"]
+    m = {"emb_dim": 64 if SMOKE else 256, "n_layers": 1 if SMOKE else 6, "vocab_size": 50257, "context_length": 128}
+    summary["item7"]["tokens_per_s_incl_evals"] = round(tokens / run["wall_s"])
+    summary["item7"]["mfu_incl_evals"] = tokens / run["wall_s"] * flops_per_token(m) / PEAK_BF16
+
+    # Item 3: every candidate's every-window validation loss (recorded by the export, on bf16 weights).
+    results = {}
+    for name in CANDIDATES:
+        rec_path = WORK / name / "export.json"
+        if rec_path.exists():
+            rec = json.loads(rec_path.read_text())
+            legs = [r for r in rec["history"]["runs"] if "to_step" in r]
+            results[name] = {"val": rec["final"]["val_loss"], "train": rec["final"]["train_loss"],
+                             "evals": [(e["step"], e["val_loss"]) for e in rec["history"]["evals"]],
+                             "wall_s": sum(r["wall_s"] for r in legs),
+                             "bytes": (WORK / name / "export.safetensors").stat().st_size}
+        else:
+            results[name] = {"failed": tail(WORK / f"{name}.log", 12)}
+    summary["item3"] = results
+    done = {k: v for k, v in results.items() if "val" in v and v["bytes"] <= 64e6}
+    if done:
+        best = min(done, key=lambda k: done[k]["val"])
+        summary["best"] = best
+        data = (WORK / best / "export.safetensors").read_bytes()
+        part = 15 * 2**20
+        for i in range(0, len(data), part):
+            (OUT / f"best.safetensors.part-{i // part:02d}").write_bytes(data[i : i + part])
+        (OUT / "best.json").write_text((WORK / best / "export.json").read_text())
+    (OUT / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    print(json.dumps({k: v for k, v in summary.items() if k != "item3"}, indent=1)[:3000])
+    for k, v in results.items():
+        print(k, v.get("val"), v.get("wall_s"), v.get("failed", "")[-2:] if "failed" in v else "")
+
+
+if __name__ == "__main__":
+    main()
