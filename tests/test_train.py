@@ -458,5 +458,5 @@ def test_the_shipped_model_is_the_course_preset_with_its_samples_and_wall_times(
                for s in history["samples"])
     trained = [r for r in history["runs"] if "to_step" in r]  # an export-only invocation trains no step
     assert trained[0]["from_step"] == 0 and trained[-1]["to_step"] == cfg.max_steps
-    assert all(a["to_step"] == b["from_step"] for a, b in zip(trained, trained[1:]))  # no step lost or repeated
+    assert all(a["to_step"] == b["from_step"] for a, b in zip(trained, trained[1:], strict=False))  # no step lost or repeated
     assert all(r["wall_s"] > 0 and r["machine"] for r in trained)
