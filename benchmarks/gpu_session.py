@@ -24,6 +24,9 @@ import time
 from pathlib import Path
 
 import torch
+from bench_train import flops_per_token  # benchmarks/bench_train.py: 6 x parameters + attention
+
+from course_utils.train.cli import build_parser, configs_from_args
 
 OUT = Path(sys.argv[1])
 SMOKE = "--smoke" in sys.argv
@@ -61,7 +64,7 @@ if SMOKE:  # two small ones, a few steps
                   for k, v in CANDIDATES.items()}
 
 
-def start(name: str, args: list[str], log: Path) -> subprocess.Popen:
+def start(args: list[str], log: Path) -> subprocess.Popen:
     log.parent.mkdir(parents=True, exist_ok=True)
     return subprocess.Popen(TRAIN + args, stdout=log.open("w"), stderr=subprocess.STDOUT,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
@@ -70,13 +73,6 @@ def start(name: str, args: list[str], log: Path) -> subprocess.Popen:
 def tail(log: Path, n: int = 6) -> list[str]:
     lines = log.read_text(errors="replace").replace("\r", "\n").splitlines() if log.exists() else []
     return [ln for ln in lines if not ln.startswith("training:")][-n:]
-
-
-def flops_per_token(m: dict) -> float:
-    """6 x parameters (tied embedding counted once) + 12 x layers x width x context (attention)."""
-    d, L, V, T = m["emb_dim"], m["n_layers"], m["vocab_size"], m["context_length"]
-    params = V * d + T * d + L * (12 * d * d + 13 * d) + 2 * d
-    return 6 * params + 12 * L * d * T
 
 
 def main() -> None:
@@ -90,20 +86,20 @@ def main() -> None:
     half = "10" if SMOKE else "150"
     small = (["--n-layers", "1", "--emb-dim", "64", "--n-heads", "2", "--warmup-steps", "2"] if SMOKE
              else ["--n-layers", "6"])
-    procs["tiny_compiled"] = start("tiny", ["--preset", "tiny", "--compile", str(not SMOKE), "--device", DEVICE,
+    procs["tiny_compiled"] = start(["--preset", "tiny", "--compile", str(not SMOKE), "--device", DEVICE,
                                             "--out", str(WORK / "tiny")], WORK / "tiny.log")
     for name, extra in (("straight", []), ("stopped", ["--stop-at", half])):
-        procs[f"course300_{name}"] = start(name, COURSE + small + [
+        procs[f"course300_{name}"] = start(COURSE + small + [
             "--batch-size", "8", "--max-steps", steps, "--sample-interval", "0", "--eval-interval", half,
             "--out", str(WORK / f"c300-{name}")] + extra, WORK / f"c300-{name}.log")
     # Item 3: every candidate at once (the GPU has room; 16 CPU cores feed it).
     for name, opts in CANDIDATES.items():
-        procs[name] = start(name, COURSE + opts + ["--out", str(WORK / name),
+        procs[name] = start(COURSE + opts + ["--out", str(WORK / name),
                                                    "--export", str(WORK / name / "export.safetensors")],
                             WORK / f"{name}.log")
     deadline = t0 + DEADLINE_S  # the device tool stops a command at 10 minutes: stop runs in time
     procs["course300_stopped"].wait()
-    resumed = start("resumed", COURSE + small + ["--batch-size", "8", "--max-steps", steps, "--sample-interval",
+    resumed = start(COURSE + small + ["--batch-size", "8", "--max-steps", steps, "--sample-interval",
                                                  "0", "--eval-interval", half, "--out", str(WORK / "c300-stopped"),
                                                  "--resume"], WORK / "c300-resumed.log")
     for name, p in list(procs.items()) + [("course300_resumed", resumed)]:
@@ -129,7 +125,7 @@ def main() -> None:
     }
     run = a["runs"][0]
     tokens = a["steps"][-1]["tokens"]
-    m = {"emb_dim": 64 if SMOKE else 256, "n_layers": 1 if SMOKE else 6, "vocab_size": 50257, "context_length": 128}
+    m, _ = configs_from_args(build_parser().parse_args(COURSE + small))  # the model the 300 steps trained
     summary["item7"]["tokens_per_s_incl_evals"] = round(tokens / run["wall_s"])
     summary["item7"]["mfu_incl_evals"] = tokens / run["wall_s"] * flops_per_token(m) / PEAK_BF16
 
