@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/bench_train.py                 # both configs, 3 interleaved rounds
     .venv/bin/python benchmarks/bench_train.py --smoke         # tiny sizes, 1 round: does it run?
     .venv/bin/python benchmarks/bench_train.py --profile       # also: where each model spends a step
+    .venv/bin/python benchmarks/bench_train.py --bf16          # also ours under bf16 autocast (--precision bf16)
 
 Both models get the same config, the same initial weights (ours are copied from the Hugging Face
 model), the same batches of real corpus tokens, the same loss (next-token cross-entropy on the
@@ -15,11 +16,16 @@ Achieved GFLOP/s counts the work of a step the usual way (Kaplan et al. 2020; Pa
 6 x parameters per token for forward + backward, plus 12 x layers x width x context per token for
 the attention scores and their weighted sum. It is set
 against a large float32 matrix product timed in the same run: the most this CPU does in practice.
+
+``--bf16`` adds a third runner: our model from the same weights, its forward pass under bf16
+autocast, exactly as ``python -m course_utils.train --precision bf16`` trains (``train.loop.autocast``).
+Its GFLOP/s are still set against the float32 matrix product.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import statistics
 import time
@@ -32,6 +38,7 @@ from common import cpu_name, hf_model  # benchmarks/common.py
 import course_utils as cu
 from course_utils.data import TokenWindows, load_corpus
 from course_utils.train import TrainConfig, make_optimizer
+from course_utils.train.loop import autocast
 
 
 @dataclass(frozen=True)
@@ -80,13 +87,15 @@ def matmul_gflops(n: int, repeats: int = 5) -> float:
 class Runner:
     """One model with its optimizer; ``step(x, y)`` is one full training step."""
 
-    def __init__(self, label: str, model: torch.nn.Module, logits_of):
+    def __init__(self, label: str, model: torch.nn.Module, logits_of, precision: str = "fp32"):
         self.label, self.model, self.logits_of = label, model.train(), logits_of
+        self.precision = precision
         self.opt = make_optimizer(model, TrainConfig(lr=1e-4, min_lr=1e-5), torch.device("cpu"))
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> float:
-        logits = self.logits_of(self.model, x)
-        loss = F.cross_entropy(logits.flatten(0, 1).float(), y.flatten())
+        with autocast(torch.device("cpu"), self.precision):
+            logits = self.logits_of(self.model, x)
+            loss = F.cross_entropy(logits.flatten(0, 1).float(), y.flatten())
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
         self.opt.step()
@@ -94,13 +103,17 @@ class Runner:
         return loss.item()
 
 
-def build(setting: Setting) -> tuple[Runner, Runner]:
+def build(setting: Setting, bf16: bool = False) -> list[Runner]:
+    """Ours and theirs from the same weights (and, with ``bf16``, ours again under bf16 autocast)."""
     cfg = setting.gpt_config()
     torch.manual_seed(0)
     hf = hf_model(cfg)
     ours = cu.load_hf_gpt2_weights(cu.GPTModel(cfg), hf.state_dict())  # the same starting weights
-    return (Runner("course_utils.GPTModel", ours, lambda m, x: m(x)),
-            Runner("transformers.GPT2LMHeadModel", hf, lambda m, x: m(input_ids=x).logits))
+    runners = [Runner("course_utils.GPTModel", ours, lambda m, x: m(x)),
+               Runner("transformers.GPT2LMHeadModel", hf, lambda m, x: m(input_ids=x).logits)]
+    if bf16:
+        runners.append(Runner("course_utils.GPTModel, bf16 autocast", copy.deepcopy(ours), lambda m, x: m(x), "bf16"))
+    return runners
 
 
 def batches(setting: Setting, n: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -117,23 +130,24 @@ def time_steps(runner: Runner, data) -> float:
     return time.perf_counter() - t
 
 
-def bench(setting: Setting, rounds: int, steps: int, warmup: int) -> dict:
-    ours, theirs = build(setting)
+def bench(setting: Setting, rounds: int, steps: int, warmup: int, bf16: bool = False) -> dict:
+    runners = build(setting, bf16)
+    ours, theirs = runners[:2]
     data = batches(setting, max(steps, warmup))
     x, y = data[0]
     with torch.no_grad():  # same weights, same batch: the same loss (a sanity check of the comparison)
         l1 = F.cross_entropy(ours.logits_of(ours.model, x).flatten(0, 1), y.flatten()).item()
         l2 = F.cross_entropy(theirs.logits_of(theirs.model, x).flatten(0, 1), y.flatten()).item()
     assert abs(l1 - l2) < 1e-4, f"the two models disagree before training: loss {l1} vs {l2}"
-    for r in (ours, theirs):
+    for r in runners:
         time_steps(r, data[:warmup])
     tokens = steps * setting.batch_size * setting.context_length
-    rates: dict[str, list[float]] = {ours.label: [], theirs.label: []}
-    for i in range(rounds):
-        for r in (ours, theirs) if i % 2 == 0 else (theirs, ours):
+    rates: dict[str, list[float]] = {r.label: [] for r in runners}
+    for i in range(rounds):  # each round starts with the next runner: a drifting machine hurts all alike
+        for r in runners[i % len(runners):] + runners[: i % len(runners)]:
             rates[r.label].append(tokens / time_steps(r, data[:steps]))
     return {"setting": setting, "rates": rates, "params": cu.count_parameters(ours.model)["tied"],
-            "flops_per_token": flops_per_token(setting.gpt_config()), "runners": (ours, theirs), "data": data}
+            "flops_per_token": flops_per_token(setting.gpt_config()), "runners": runners, "data": data}
 
 
 def profile(runners, data, top: int = 12) -> None:
@@ -160,6 +174,7 @@ def main() -> None:
     p.add_argument("--matmul", type=int, default=2048, help="size of the reference matrix product (default 2048)")
     p.add_argument("--smoke", action="store_true", help="tiny sizes and 1 round: checks the script runs")
     p.add_argument("--profile", action="store_true", help="print a per-op profile of one step of each model")
+    p.add_argument("--bf16", action="store_true", help="also time ours under bf16 autocast (--precision bf16)")
     args = p.parse_args()
     if args.smoke:
         args.rounds, args.steps, args.matmul = 1, 1, 256
@@ -167,7 +182,7 @@ def main() -> None:
     import transformers
 
     peak = matmul_gflops(args.matmul)
-    results = [bench(s, args.rounds, args.steps, args.warmup) for s in (SMOKE if args.smoke else SETTINGS)]
+    results = [bench(s, args.rounds, args.steps, args.warmup, args.bf16) for s in (SMOKE if args.smoke else SETTINGS)]
     peak = max(peak, matmul_gflops(args.matmul))  # measured before and after; the better one
 
     print(f"Machine: {cpu_name()}, {os.cpu_count()} logical CPUs; torch {torch.__version__} with "
@@ -179,15 +194,19 @@ def main() -> None:
     for res in results:
         s, rates = res["setting"], res["rates"]
         med = {k: statistics.median(v) for k, v in rates.items()}
-        ours_label, hf_label = list(rates)
-        for label in (ours_label, hf_label):
+        ours_label, hf_label = list(rates)[:2]
+        for label in rates:
             gflops = med[label] * res["flops_per_token"] / 1e9
-            ratio = f"{med[ours_label] / med[hf_label]:.2f}" if label == ours_label else ""
+            ratio = f"{med[label] / med[hf_label]:.2f}" if label != hf_label else ""
             print(f"| {s.name} | {res['params'] / 1e6:.1f}M | {label} | {med[label]:,.0f} | {ratio} | "
                   f"{gflops:.1f} | {100 * gflops / peak:.0f}% |")
     for r in results:
-        rounds = ", ".join(f"{k.split('.')[0]} {[round(v) for v in vs]}" for k, vs in r["rates"].items())
+        rounds = ", ".join(f"{k.split('.')[0]}{' bf16' if 'bf16' in k else ''} {[round(v) for v in vs]}"
+                           for k, vs in r["rates"].items())
         print(f"\nPer round, {r['setting'].name} (tokens/s): {rounds}")
+        if args.bf16:
+            med = [statistics.median(v) for v in r["rates"].values()]
+            print(f"ours bf16 autocast / ours float32: {med[2] / med[0]:.2f}x")
     if args.profile:
         for res in results:
             print(f"\n### Profile: {res['setting'].name}")

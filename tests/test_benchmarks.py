@@ -22,9 +22,11 @@ def _run(*args: str) -> str:
 
 
 def test_bench_train_smoke():
-    out = _run("benchmarks/bench_train.py", "--smoke")
+    out = _run("benchmarks/bench_train.py", "--smoke", "--bf16")
     assert "| config | params | model | train tokens/s | ours / transformers |" in out
     assert out.count("course_utils.GPTModel") >= 2 and out.count("transformers.GPT2LMHeadModel") >= 2
+    assert out.count("| course_utils.GPTModel, bf16 autocast |") == 2  # one row per smoke config
+    assert out.count("ours bf16 autocast / ours float32: ") == 2
 
 
 def test_bench_generate_smoke():

@@ -100,6 +100,26 @@ def test_resume_is_bitwise_exact(model_cfg, streams, tmp_path):
     assert all(r["wall_s"] >= 0 and r["machine"] for r in resumed.history["runs"])
 
 
+def test_bf16_on_the_cpu_is_bf16_and_resumes_exactly(model_cfg, streams, tmp_path):
+    """precision="bf16" runs the forward pass under bf16 autocast on the CPU too (the course preset's
+    2x on CPUs with AVX512-BF16 or AMX): its losses differ from float32's by bf16 rounding, not more,
+    and a stopped and resumed run still ends bit for bit where a straight one does."""
+    cfg = small_cfg(precision="bf16", micro_batch_size=None)
+    straight = run(model_cfg, cfg, streams, tmp_path / "straight")
+    run(model_cfg, cfg, streams, tmp_path / "split", stop_at=3)
+    resumed = run(model_cfg, cfg, streams, tmp_path / "split", resume=tmp_path / "split" / "latest.safetensors")
+    for p, q in zip(straight.model.parameters(), resumed.model.parameters(), strict=True):
+        assert torch.equal(p, q) and p.dtype == torch.float32  # the weights stay float32
+    assert straight.history["steps"] == resumed.history["steps"]
+    fp32 = run(model_cfg, dataclasses.replace(cfg, precision="fp32"), streams)
+    bf16_losses = [s["loss"] for s in straight.history["steps"]]
+    fp32_losses = [s["loss"] for s in fp32.history["steps"]]
+    assert bf16_losses != fp32_losses  # autocast was on
+    assert bf16_losses == pytest.approx(fp32_losses, abs=0.05)  # ... and changed only the rounding
+    auto = run(model_cfg, dataclasses.replace(cfg, precision="auto"), streams)  # auto on a CPU: float32
+    assert [s["loss"] for s in auto.history["steps"]] == fp32_losses
+
+
 def test_loss_falls(model_cfg, streams):
     cfg = small_cfg(max_steps=30, warmup_steps=3, lr=1e-2, min_lr=1e-3, eval_interval=0, micro_batch_size=None)
     result = run(model_cfg.replace(drop_rate=0.0), cfg, streams)
@@ -382,6 +402,7 @@ def test_bad_stop_at(model_cfg, streams, saved_run):
      ({"beta2": 1.0}, "beta2 must be a number with 0 <= beta2 < 1"),
      ({"seed": 1.5}, "seed must be a whole number"),
      ({"compile": "maybe"}, "compile must be True or False"),
+     ({"precision": "fp16"}, "precision must be one of 'auto', 'fp32', 'bf16', got 'fp16'"),
      ({"device": "gpu"}, "unknown device 'gpu'; use auto, cpu, cuda, cuda:N or mps")],
 )
 def test_train_config_bad_input(kw, message):
@@ -448,7 +469,9 @@ def test_the_shipped_model_is_the_course_preset_with_its_samples_and_wall_times(
 
     record = json.loads((ASSETS_DIR / "checkpoints" / "course_model.json").read_text())
     model_cfg, cfg = preset("course")
-    assert record["model_config"] == model_cfg.to_dict() and record["train_config"] == dataclasses.asdict(cfg)
+    # read as a TrainConfig, as a resume reads it: a setting added since takes its default
+    assert record["model_config"] == model_cfg.to_dict()
+    assert dataclasses.asdict(TrainConfig(**record["train_config"])) == dataclasses.asdict(cfg)
     assert record["final"]["step"] == cfg.max_steps and record["final"]["val_loss"] < 4.285
     assert (ASSETS_DIR / "checkpoints" / "course_model.safetensors").stat().st_size <= 64 * 2**20
     history = record["history"]

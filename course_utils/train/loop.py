@@ -58,6 +58,9 @@ class TrainConfig:
     seed: int = 123
     device: str = "auto"  # auto = cuda > mps > cpu
     compile: bool = False  # torch.compile the model
+    precision: str = "auto"  # "auto": bf16 autocast on CUDA, float32 elsewhere; "bf16": bf16 autocast on
+    # any device (on CPUs with AVX512-BF16 or AMX about 2x faster, benchmarks/RESULTS.md; slower on
+    # others); "fp32": float32 everywhere. Weights, optimizer and evaluations stay float32.
     max_train_tokens: int | None = None  # use only the first N training tokens (quick runs)
 
     def __post_init__(self):
@@ -162,7 +165,7 @@ def train(
             for m in range(accum):  # gradient accumulation: each backward adds to .grad
                 x, y = x_all[m * micro : (m + 1) * micro].to(device), y_all[m * micro : (m + 1) * micro].to(device)
                 with gradient_sync(net, d, last=m == accum - 1):  # DDP averages over processes once, at the last
-                    with autocast(device):
+                    with autocast(device, cfg.precision):
                         micro_loss = loss_fn(net, x, y) / accum
                     micro_loss.backward()
                 loss += micro_loss.detach()
@@ -265,10 +268,11 @@ def micro_batches(cfg: TrainConfig, world_size: int) -> tuple[int, int]:
     return micro, local_batch // micro
 
 
-def autocast(device: torch.device):
-    """bfloat16 matrix products on CUDA; full precision elsewhere."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+def autocast(device: torch.device, precision: str = "auto"):
+    """The forward pass's precision (TrainConfig.precision): bfloat16 matrix products under
+    ``torch.autocast`` for "bf16", and for "auto" on CUDA; full float32 otherwise."""
+    if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return nullcontext()
 
 

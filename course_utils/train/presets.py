@@ -26,8 +26,10 @@ PRESETS: dict[str, tuple[dict, dict]] = {
     # The shipped model (assets/checkpoints/course_model.*): 6 blocks of width 256, context 128,
     # 6,400 steps of 8 windows (6.6M tokens, about 4.6 passes over the training plays), with a
     # sample from "ROMEO.\n" every 200 steps for the timeline of notebook 10. About 3 to 4 hours on a
-    # 2-core CPU (benchmarks/RESULTS.md), minutes on a GPU. Its evaluations score the first 160
-    # validation windows, the same ones as the first course model's.
+    # 2-core CPU (benchmarks/RESULTS.md), minutes on a GPU; with --precision bf16 on a CPU that has
+    # AVX512-BF16 or AMX, about 80 minutes (not bit for bit the shipped model's run, which was
+    # float32). Its evaluations score the first 160 validation windows, the same ones as the first
+    # course model's.
     "course": (
         {"context_length": 128, "emb_dim": 256, "n_heads": 4, "n_layers": 6, "drop_rate": 0.0},
         {"max_steps": 6400, "batch_size": 8, "lr": 2e-3, "min_lr": 2e-4, "warmup_steps": 200,

@@ -111,6 +111,9 @@ def check_resumable(ckpt, path, model_cfg: GPTConfig, cfg, train_data: dict | No
             f"sha256 {saved_data['sha256'][:12]}…) than this run gives it ({train_data['tokens']:,}, "
             f"{train_data['sha256'][:12]}…); resume with the same data, or start a new run in another out_dir"
         )
+    if saved.get("precision", "auto") != cfg.precision:
+        print(f"note: precision changed from {saved.get('precision', 'auto')} to {cfg.precision}: the run "
+              f"continues, but not bit for bit as it would have", flush=True)
     if saved.get("max_steps", cfg.max_steps) != cfg.max_steps:
         print(f"note: max_steps changed from {saved['max_steps']} to {cfg.max_steps}: the learning-rate "
               f"schedule continues on the new length", flush=True)

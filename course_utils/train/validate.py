@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from ..checks import check_device_name, check_sampling, is_finite_number, is_whole_number
 
+PRECISIONS = ("auto", "fp32", "bf16")
+
 
 def check_train_config(cfg) -> None:
     """Raise a ValueError naming the first ``TrainConfig`` field that cannot work."""
@@ -47,6 +49,9 @@ def check_train_config(cfg) -> None:
         raise ValueError(f"TrainConfig.seed must be a whole number, got {cfg.seed!r}")
     if not isinstance(cfg.compile, bool):
         raise ValueError(f"TrainConfig.compile must be True or False, got {cfg.compile!r}")
+    if cfg.precision not in PRECISIONS:
+        raise ValueError(f"TrainConfig.precision must be one of {', '.join(map(repr, PRECISIONS))}, "
+                         f"got {cfg.precision!r}")
     check_device_name(cfg.device)
 
 
