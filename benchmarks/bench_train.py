@@ -194,7 +194,7 @@ def main() -> None:
     for res in results:
         s, rates = res["setting"], res["rates"]
         med = {k: statistics.median(v) for k, v in rates.items()}
-        ours_label, hf_label = list(rates)[:2]
+        hf_label = list(rates)[1]  # the peer every other row is set against
         for label in rates:
             gflops = med[label] * res["flops_per_token"] / 1e9
             ratio = f"{med[label] / med[hf_label]:.2f}" if label != hf_label else ""
