@@ -36,8 +36,10 @@ DEVICE = "cpu" if SMOKE else "cuda"
 DEADLINE_S = 420 if not SMOKE else 3600  # then unfinished runs are stopped (they stay resumable)
 PEAK_BF16 = 989e12  # H100/H200 SXM dense bf16 peak, the usual MFU denominator
 
-# The course preset's evaluation and sampling (what the record of the shipped model must hold).
+# The course preset's evaluation and sampling (what the record of the shipped model must hold), with
+# the evaluations spread over both held-out plays (the preset's first 160 windows are one play).
 COURSE = ["--preset", "course", "--warmup-steps", "200", "--eval-interval", "200", "--eval-batches", "20",
+          "--eval-spread", "true",
           "--sample-interval", "200", "--sample-tokens", "60", "--sample-temperature", "0.8",
           "--sample-top-k", "40", "--checkpoint-interval", "400", "--device", DEVICE]
 

@@ -10,7 +10,7 @@ A model below the unigram line has learnt which tokens are frequent; below the b
 more than the previous token. All three are scored on exactly the (input, target) pairs the model
 is scored on: ``eval_pairs`` cuts them the way ``text_loss`` and the training loop's evaluation do.
 
-    eval_pairs(ids, context_length, stride, max_windows)   the (inputs, targets) a model is scored on
+    eval_pairs(ids, context_length, stride, max_windows, spread)   the (inputs, targets) a model is scored on
     count_ngrams(train_ids)                                unigram and bigram counts, computed once
     unigram_loss(train, targets, alpha)                    add-alpha smoothed token frequencies
     bigram_loss(train, pairs, lam, alpha)                  lam * P(next | prev) + (1 - lam) * P_unigram
@@ -64,19 +64,18 @@ def count_ngrams(train_ids, vocab_size: int = GPT2_VOCAB_SIZE) -> NgramCounts:
     )
 
 
-def eval_pairs(ids, context_length: int, stride: int | None = None, max_windows: int | None = None):
+def eval_pairs(ids, context_length: int, stride: int | None = None, max_windows: int | None = None,
+               spread: bool = False):
     """The (inputs, targets) a model is scored on, each (N, context_length): windows of ``ids``.
 
-    Windows start every ``stride`` tokens (default ``context_length``), the first ``max_windows``
-    of them: the positions of ``text_loss(model, ids, context_length=..., stride=..., max_windows=...)``
-    and of the training loop's evaluation (its first eval_batches * batch_size windows).
-    ``inputs[n, t]`` is the token just before ``targets[n, t]``.
+    Windows start every ``stride`` tokens (default ``context_length``); ``max_windows`` of them,
+    the first ones or with ``spread`` evenly spread over the text (``TokenWindows.pick``): the
+    positions of ``text_loss(model, ids, context_length=..., stride=..., max_windows=..., spread=...)``
+    and of the training loop's evaluation (eval_batches * batch_size windows, spread unless the
+    run's ``eval_spread`` is False). ``inputs[n, t]`` is the token just before ``targets[n, t]``.
     """
     windows = TokenWindows(ids, context_length, stride)
-    n = len(windows) if max_windows is None else min(len(windows), max_windows)
-    if n < 1:
-        raise ValueError(f"max_windows must be at least 1, got {max_windows}")
-    return windows.batch(range(n))
+    return windows.batch(windows.pick(max_windows, spread))
 
 
 def unigram_probs(train, alpha: float = ALPHA, vocab_size: int = GPT2_VOCAB_SIZE) -> torch.Tensor:

@@ -111,6 +111,16 @@ class TokenWindows(torch.utils.data.Dataset):
         chunk = self.ids[s : s + self.context_length + 1]
         return chunk[:-1], chunk[1:]
 
+    def pick(self, max_windows: int | None = None, spread: bool = False) -> list[int]:
+        """The windows a loss is taken over: all of them (``max_windows`` None), the first
+        ``max_windows``, or with ``spread`` that many evenly spread over the whole text, from the
+        first window on (so a sample sees every part of the text, not only its start)."""
+        n = len(self) if max_windows is None else max_windows
+        if not is_whole_number(n) or n < 1:
+            raise ValueError(f"max_windows must be a whole number >= 1, got {max_windows!r}")
+        n = min(n, len(self))
+        return [i * len(self) // n for i in range(n)] if spread else list(range(n))
+
     def batch(self, indices) -> tuple[torch.Tensor, torch.Tensor]:
         """Stack the windows at ``indices`` into (inputs, targets), each (len(indices), context_length)."""
         starts = self._start_ids[torch.as_tensor(indices, dtype=torch.long)]  # IndexError for a missing window

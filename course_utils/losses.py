@@ -77,19 +77,22 @@ def text_loss(
     context_length: int | None = None,
     stride: int | None = None,
     max_windows: int | None = None,
+    spread: bool = False,
     batch_size: int = 16,
 ) -> float:
     """Mean next-token loss over a 1-D token stream, window by window.
 
     Windows of ``context_length`` tokens (default: the model's) start every ``stride`` tokens
     (default: ``context_length``, back to back) and are scored as in training (``TokenWindows``:
-    inputs ``ids[s:s+C]``, targets shifted by one); ``max_windows`` uses only the first ones. A
-    stride of k * context_length scores every k-th window: a sample spread over the whole text.
+    inputs ``ids[s:s+C]``, targets shifted by one); ``max_windows`` uses only the first ones, or
+    with ``spread`` that many spread evenly over the whole text (as the training loop's
+    evaluations do). A stride of k * context_length also scores every k-th window.
     Use the same ``context_length`` to compare models fairly: a longer window gives each
     prediction more to read.
     """
     ctx = model.cfg.context_length if context_length is None else context_length
-    return windows_loss(model, TokenWindows(ids, ctx, stride), max_windows=max_windows, batch_size=batch_size)
+    return windows_loss(model, TokenWindows(ids, ctx, stride), max_windows=max_windows, spread=spread,
+                        batch_size=batch_size)
 
 
 @torch.no_grad()
@@ -98,11 +101,13 @@ def windows_loss(
     windows: TokenWindows,
     *,
     max_windows: int | None = None,
+    spread: bool = False,
     batch_size: int = 16,
     device: torch.device | str | None = None,
 ) -> float:
-    """Mean next-token loss over the first ``max_windows`` windows (default: all), ``batch_size`` at a
-    time, in eval mode (no dropout; the model is left in the mode it was in).
+    """Mean next-token loss over the first ``max_windows`` windows (default: all), or with ``spread``
+    over that many spread evenly over the text (``TokenWindows.pick``), ``batch_size`` at a time, in
+    eval mode (no dropout; the model is left in the mode it was in).
 
     The one mean-loss-over-windows of the package: ``text_loss``, the evaluations during training
     (``train.evaluate``) and the record of an exported model all use it. ``device``: where the
@@ -110,20 +115,18 @@ def windows_loss(
     """
     if not is_whole_number(batch_size) or batch_size < 1:
         raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
-    n = len(windows) if max_windows is None else min(len(windows), max_windows)
-    if n < 1:
-        raise ValueError(f"max_windows must be at least 1, got {max_windows}")
+    picked = windows.pick(max_windows, spread)
     if hasattr(model, "cfg"):  # a GPTModel: every id must be in its vocabulary (checked once, on the CPU)
         check_token_range(windows.ids, model.cfg.vocab_size)
     device = next(model.parameters()).device if device is None else device
     total = 0.0
     with eval_mode(model):
-        for start in range(0, n, batch_size):
-            x, y = windows.batch(range(start, min(n, start + batch_size)))
+        for start in range(0, len(picked), batch_size):
+            x, y = windows.batch(picked[start : start + batch_size])
             logits = model(x.to(device))  # (B, T, V)
             losses = F.cross_entropy(logits.flatten(0, 1).float(), y.to(device).flatten(), reduction="none")
             total += losses.sum().item()  # one float32 sum per batch, added up in float64
-    return total / (n * windows.context_length)
+    return total / (len(picked) * windows.context_length)
 
 
 def perplexity(loss):

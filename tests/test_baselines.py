@@ -77,13 +77,14 @@ class BigramTable(torch.nn.Module):
         return self.log_p[x]  # (B, T, V)
 
 
-@pytest.mark.parametrize("stride, max_windows", [(None, None), (None, 3), (20, None)])
-def test_eval_pairs_are_the_positions_text_loss_scores(stride, max_windows):
+@pytest.mark.parametrize("stride, max_windows, spread", [(None, None, False), (None, 3, False), (20, None, False),
+                                                         (None, 3, True), (20, 4, True)])
+def test_eval_pairs_are_the_positions_text_loss_scores(stride, max_windows, spread):
     g = torch.Generator().manual_seed(1)
     train, held_out = torch.randint(0, 12, (400,), generator=g), torch.randint(0, 12, (200,), generator=g)
     table = BigramTable(train, 10, 12, lam=0.6, alpha=0.5)
-    pairs = eval_pairs(held_out, 10, stride=stride, max_windows=max_windows)
-    expected = text_loss(table, held_out, stride=stride, max_windows=max_windows)
+    pairs = eval_pairs(held_out, 10, stride=stride, max_windows=max_windows, spread=spread)
+    expected = text_loss(table, held_out, stride=stride, max_windows=max_windows, spread=spread)
     assert bigram_loss(train, pairs, lam=0.6, alpha=0.5, vocab_size=12) == pytest.approx(expected, rel=1e-5)
 
 

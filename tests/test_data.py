@@ -110,6 +110,34 @@ def test_windows_batch_stacks_the_windows_it_names():
         w.batch([len(w)])
 
 
+def test_pick_takes_all_the_first_or_spread_windows():
+    """What a loss is taken over (losses.windows_loss, the training evaluations, baselines.eval_pairs)."""
+    w = TokenWindows(torch.arange(10 * 8 + 1), context_length=8)  # 10 windows
+    assert w.pick() == list(range(10))
+    assert w.pick(4) == [0, 1, 2, 3]
+    assert w.pick(4, spread=True) == [0, 2, 5, 7]  # the whole text, from its first window on
+    assert w.pick(5, spread=True) == [0, 2, 4, 6, 8]
+    assert w.pick(1, spread=True) == [0]
+    assert w.pick(99) == w.pick(99, spread=True) == list(range(10))  # more than there are: all of them
+    for spread in (False, True):
+        picked = w.pick(7, spread=spread)
+        assert len(set(picked)) == 7 and all(0 <= i < 10 for i in picked)
+    for bad in (0, -3, 1.5, "4"):
+        with pytest.raises(ValueError, match=f"max_windows must be a whole number >= 1, got {bad!r}"):
+            w.pick(bad, spread=True)
+
+
+def test_pick_spread_covers_both_held_out_plays():
+    """The training evaluations score eval_batches * batch_size validation windows: the first 160 are
+    all Julius Caesar, the first play; spread, half of them are in Twelfth Night."""
+    corpus = load_corpus()
+    w = TokenWindows(corpus.token_ids("val"), context_length=128)
+    first_play = len(get_tokenizer().encode_ordinary(corpus.texts[corpus.val_plays[0]])) // 128  # 287
+    assert max(w.pick(160)) < first_play
+    spread = w.pick(160, spread=True)
+    assert 70 <= sum(i >= first_play for i in spread) <= 90 and max(spread) >= len(w) - 4
+
+
 def test_text_shorter_than_one_window_is_a_clear_error():
     with pytest.raises(ValueError, match=r"fewer than one window needs \(context_length \+ 1 = 9\)"):
         TokenWindows(torch.arange(8), context_length=8)

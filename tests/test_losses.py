@@ -112,22 +112,28 @@ def test_text_loss_rejects_bad_input(model):
 
 def test_training_evaluation_and_text_loss_are_one_function(model):
     """train.evaluate (training's evaluation, the export record) and text_loss (notebook 10) both are
-    windows_loss: the same number to the last bit, in eval mode, the model's mode restored."""
+    windows_loss: the same number to the last bit, in eval mode, the model's mode restored. Training
+    scores windows spread over the text by default, the first ones with spread=False."""
     from course_utils.train import evaluate
 
-    ids = torch.randint(0, 50257, (7 * 32 + 3,))
-    windows = TokenWindows(ids, 32)
-    x, y = windows.batch(range(6))
-    expected = F.cross_entropy(model(x).flatten(0, 1), y.flatten()).item()
-    model.train()
-    via_training = evaluate(model, windows, n_batches=3, batch_size=2)
-    assert model.training  # evaluated in eval mode, then put back
-    assert via_training == text_loss(model, ids, max_windows=6, batch_size=2) == windows_loss(
-        model, windows, max_windows=6, batch_size=2)
-    assert via_training == pytest.approx(expected, abs=1e-5)
+    ids = torch.randint(0, 50257, (12 * 32 + 3,))
+    windows = TokenWindows(ids, 32)  # 12 windows
+    for spread, picked in ((True, [0, 2, 4, 6, 8, 10]), (False, [0, 1, 2, 3, 4, 5])):
+        x, y = windows.batch(picked)
+        expected = F.cross_entropy(model(x).flatten(0, 1), y.flatten()).item()
+        model.train()
+        via_training = evaluate(model, windows, n_batches=3, batch_size=2, spread=spread)
+        assert model.training  # evaluated in eval mode, then put back
+        assert via_training == text_loss(model, ids, max_windows=6, spread=spread, batch_size=2) == windows_loss(
+            model, windows, max_windows=6, spread=spread, batch_size=2)
+        assert via_training == pytest.approx(expected, abs=1e-5)
+    assert evaluate(model, windows, n_batches=3, batch_size=2) == windows_loss(model, windows, max_windows=6,
+                                                                               spread=True, batch_size=2)
     assert windows_loss(model, windows) == pytest.approx(text_loss(model, ids), abs=0)  # default: every window
-    with pytest.raises(ValueError, match="max_windows must be at least 1, got 0"):
-        windows_loss(model, windows, max_windows=0)
+    assert windows_loss(model, windows, max_windows=99, spread=True) == windows_loss(model, windows)
+    for bad in (0, -1, 2.5):
+        with pytest.raises(ValueError, match=f"max_windows must be a whole number >= 1, got {bad}"):
+            windows_loss(model, windows, max_windows=bad)
 
 
 def test_perplexity_and_uniform_loss():

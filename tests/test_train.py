@@ -17,7 +17,7 @@ import course_utils.train.loop as loop
 import course_utils.train.resume as resume_files
 import course_utils.weights.checkpoints as weights
 from course_utils import GPTConfig, GPTModel, read_checkpoint, save_checkpoint
-from course_utils.data import load_corpus
+from course_utils.data import TokenWindows, load_corpus
 from course_utils.train import TrainConfig, evaluate, lr_at, make_optimizer, train
 
 
@@ -129,6 +129,20 @@ def test_loss_falls(model_cfg, streams):
     assert sum(losses[-5:]) / 5 < sum(losses[:5]) / 5 - 1.0
     (ev,) = result.history["evals"]  # evaluated once, at the end
     assert ev["step"] == 30 and ev["tokens"] == 30 * 8 * 16 and ev["val_loss"] < losses[0]
+
+
+def test_evaluations_score_windows_spread_over_the_held_out_text(model_cfg, streams):
+    """Each evaluation scores eval_batches * batch_size windows (here 2 x 8 of 250 validation windows)
+    spread evenly over the text, not only its start; eval_spread=False takes the first ones."""
+    from course_utils.losses import windows_loss
+
+    for spread in (True, False):
+        result = run(model_cfg, small_cfg(max_steps=3, eval_interval=3, eval_spread=spread), streams)
+        val, tr = (TokenWindows(ids, model_cfg.context_length) for ids in streams[:2][::-1])
+        last = result.history["evals"][-1]
+        assert last["val_loss"] == round(windows_loss(result.model, val, max_windows=16, spread=spread), 4)
+        assert last["train_loss"] == round(windows_loss(result.model, tr, max_windows=16, spread=spread), 4)
+    assert val.pick(16, spread=True)[-1] > 200 and val.pick(16)[-1] == 15
 
 
 def test_micro_batches_add_up_to_the_whole_batch(model_cfg, streams):
@@ -266,7 +280,8 @@ def test_resume_with_other_training_settings_names_the_field(model_cfg, streams,
     before = files_of(saved_run)
     for change, message in [({"batch_size": 16}, r"batch_size: 8 vs 16"), ({"seed": 7}, r"seed: 123 vs 7"),
                             ({"lr": 1e-3}, r"lr: 0.003 vs 0.001"),
-                            ({"micro_batch_size": 8}, r"micro_batch_size: 4 vs 8")]:
+                            ({"micro_batch_size": 8}, r"micro_batch_size: 4 vs 8"),
+                            ({"eval_spread": False}, r"eval_spread: True vs False")]:
         with pytest.raises(ValueError, match=r"other training settings \(" + message):
             run(model_cfg, small_cfg(max_steps=4, **change), streams, saved_run,
                 resume=saved_run / "latest.safetensors")
@@ -402,6 +417,7 @@ def test_bad_stop_at(model_cfg, streams, saved_run):
      ({"beta2": 1.0}, "beta2 must be a number with 0 <= beta2 < 1"),
      ({"seed": 1.5}, "seed must be a whole number"),
      ({"compile": "maybe"}, "compile must be True or False"),
+     ({"eval_spread": 1}, "eval_spread must be True or False, got 1"),
      ({"precision": "fp16"}, "precision must be one of 'auto', 'fp32', 'bf16', got 'fp16'"),
      ({"device": "gpu"}, "unknown device 'gpu'; use auto, cpu, cuda, cuda:N or mps")],
 )

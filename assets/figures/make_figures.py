@@ -36,7 +36,7 @@ def course_model_timeline(at_steps=(0, 200, 1000, None)):
     corpus = load_corpus()
     counts = baselines.count_ngrams(corpus.token_ids("train"))
     windows = baselines.eval_pairs(corpus.token_ids("val"), mc["context_length"],
-                                   max_windows=tc["eval_batches"] * tc["batch_size"])
+                                   max_windows=tc["eval_batches"] * tc["batch_size"], spread=tc["eval_spread"])
     lines = {k: v for k, v in baselines.baseline_losses(counts, windows).items() if k != "uniform"}
     steps = [record["history"]["samples"][-1]["step"] if s is None else s for s in at_steps]
     return viz.training_timeline(record["history"], samples=[{"step": 0, "text": before}] + record["history"]["samples"],

@@ -42,9 +42,10 @@ def parse_bool(s: str) -> bool:
 TRAIN_OPTIONS: dict[str, Callable[[str], object]] = {
     "max_steps": int, "batch_size": int, "micro_batch_size": int, "lr": float, "min_lr": float,
     "warmup_steps": int, "weight_decay": float, "beta1": float, "beta2": float, "grad_clip": float,
-    "stride": int, "eval_interval": int, "eval_batches": int, "sample_interval": int, "sample_prompt": str,
-    "sample_tokens": int, "sample_temperature": float, "sample_top_k": int, "checkpoint_interval": int,
-    "seed": int, "device": str, "compile": parse_bool, "precision": str, "max_train_tokens": int,
+    "stride": int, "eval_interval": int, "eval_batches": int, "eval_spread": parse_bool, "sample_interval": int,
+    "sample_prompt": str, "sample_tokens": int, "sample_temperature": float, "sample_top_k": int,
+    "checkpoint_interval": int, "seed": int, "device": str, "compile": parse_bool, "precision": str,
+    "max_train_tokens": int,
 }
 MODEL_OPTIONS: dict[str, Callable[[str], object]] = {
     "context_length": int, "emb_dim": int, "n_heads": int, "n_layers": int, "drop_rate": float,

@@ -49,6 +49,8 @@ class TrainConfig:
     stride: int | None = None  # window stride (None: context_length, no overlap)
     eval_interval: int = 50  # steps between evaluations (0: only at the end)
     eval_batches: int = 10  # batches averaged per evaluation
+    eval_spread: bool = True  # evaluations score eval_batches * batch_size windows spread evenly over
+    # each text (False: the first ones, as the shipped model's run did: only the first play of two)
     sample_interval: int = 0  # steps between printed samples (0: never)
     sample_prompt: str = "ROMEO.\n"
     sample_tokens: int = 40
@@ -95,10 +97,13 @@ def loss_fn(model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor)
     return F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten())
 
 
-def evaluate(model: GPTModel, windows: TokenWindows, n_batches: int, batch_size: int, device=None) -> float:
-    """Mean loss over the first ``n_batches`` batches of ``windows`` (fixed, so evaluations compare),
-    in eval mode: ``losses.windows_loss``, the one mean-loss-over-windows of the package."""
-    return windows_loss(model, windows, max_windows=n_batches * batch_size, batch_size=batch_size, device=device)
+def evaluate(model: GPTModel, windows: TokenWindows, n_batches: int, batch_size: int, device=None,
+             spread: bool = True) -> float:
+    """Mean loss over ``n_batches`` batches of ``windows``, spread evenly over the text (or with
+    ``spread=False`` the first ones), the same every time so evaluations compare, in eval mode:
+    ``losses.windows_loss``, the one mean-loss-over-windows of the package."""
+    return windows_loss(model, windows, max_windows=n_batches * batch_size, spread=spread, batch_size=batch_size,
+                        device=device)
 
 
 @dataclass
@@ -204,11 +209,12 @@ def train(
 
 def evaluate_during_training(model, cfg, step, train_windows, val_windows, micro, history, progress, d) -> None:
     """Rank 0 scores the same windows whatever the number of processes: eval_batches * batch_size of
-    them, in forward passes of ``micro`` sequences (micro divides batch_size)."""
+    them (spread over each text, ``cfg.eval_spread``), in forward passes of ``micro`` sequences
+    (micro divides batch_size)."""
     if d.main:
         n_chunks = cfg.eval_batches * (cfg.batch_size // micro)
-        tl = evaluate(model, train_windows, n_chunks, micro)
-        vl = evaluate(model, val_windows, n_chunks, micro)
+        tl = evaluate(model, train_windows, n_chunks, micro, spread=cfg.eval_spread)
+        vl = evaluate(model, val_windows, n_chunks, micro, spread=cfg.eval_spread)
         tokens = step * cfg.batch_size * train_windows.context_length
         history["evals"].append({"step": step, "tokens": tokens, "train_loss": round(tl, 4), "val_loss": round(vl, 4)})
         if progress:

@@ -28,13 +28,14 @@ PRESETS: dict[str, tuple[dict, dict]] = {
     # sample from "ROMEO.\n" every 200 steps for the timeline of notebook 10. About 3 to 4 hours on a
     # 2-core CPU (benchmarks/RESULTS.md), minutes on a GPU; with --precision bf16 on a CPU that has
     # AVX512-BF16 or AMX, about 80 minutes (not bit for bit the shipped model's run, which was
-    # float32). Its evaluations score the first 160 validation windows, the same ones as the first
-    # course model's.
+    # float32). Its evaluations score the first 160 validation windows (eval_spread False), as its
+    # record's were: the first course model's windows, all of them in the first held-out play. A new
+    # run for a new shipped model should spread them over both plays (--eval-spread true).
     "course": (
         {"context_length": 128, "emb_dim": 256, "n_heads": 4, "n_layers": 6, "drop_rate": 0.0},
         {"max_steps": 6400, "batch_size": 8, "lr": 2e-3, "min_lr": 2e-4, "warmup_steps": 200,
-         "eval_interval": 200, "eval_batches": 20, "checkpoint_interval": 50, "sample_interval": 200,
-         "sample_tokens": 60, "sample_temperature": 0.8, "sample_top_k": 40},
+         "eval_interval": 200, "eval_batches": 20, "eval_spread": False, "checkpoint_interval": 50,
+         "sample_interval": 200,         "sample_tokens": 60, "sample_temperature": 0.8, "sample_top_k": 40},
     ),
 }
 

@@ -32,7 +32,7 @@ from .distributed import Dist, barrier, gather_rng_states, restore_rng_states
 # eval/sample/checkpoint intervals or the device, may differ.)
 RESUME_MUST_MATCH = (
     "batch_size", "micro_batch_size", "lr", "min_lr", "warmup_steps", "weight_decay", "beta1", "beta2",
-    "grad_clip", "stride", "seed", "max_train_tokens",
+    "grad_clip", "stride", "seed", "max_train_tokens", "eval_spread",  # eval_spread: one kind of curve per run
 )
 
 

@@ -47,8 +47,9 @@ def check_train_config(cfg) -> None:
         raise ValueError(f"TrainConfig.sample_prompt must be a non-empty string, got {cfg.sample_prompt!r}")
     if not is_whole_number(cfg.seed):
         raise ValueError(f"TrainConfig.seed must be a whole number, got {cfg.seed!r}")
-    if not isinstance(cfg.compile, bool):
-        raise ValueError(f"TrainConfig.compile must be True or False, got {cfg.compile!r}")
+    for name in ("compile", "eval_spread"):
+        if not isinstance(getattr(cfg, name), bool):
+            raise ValueError(f"TrainConfig.{name} must be True or False, got {getattr(cfg, name)!r}")
     if cfg.precision not in PRECISIONS:
         raise ValueError(f"TrainConfig.precision must be one of {', '.join(map(repr, PRECISIONS))}, "
                          f"got {cfg.precision!r}")
