@@ -10,11 +10,12 @@ A model below the unigram line has learnt which tokens are frequent; below the b
 more than the previous token. All three are scored on exactly the (input, target) pairs the model
 is scored on: ``eval_pairs`` cuts them the way ``text_loss`` and the training loop's evaluation do.
 
-    eval_pairs(ids, context_length, stride, max_windows, spread)   the (inputs, targets) a model is scored on
-    count_ngrams(train_ids)                                unigram and bigram counts, computed once
-    unigram_loss(train, targets, alpha)                    add-alpha smoothed token frequencies
-    bigram_loss(train, pairs, lam, alpha)                  lam * P(next | prev) + (1 - lam) * P_unigram
-    fit_smoothing(train_ids)                               choose alpha and lam on the training text
+    eval_pairs(ids, context_length, stride, max_windows, spread)
+                                           the (inputs, targets) a model is scored on
+    count_ngrams(train_ids)                unigram and bigram counts, computed once
+    unigram_loss(train, targets, alpha)    add-alpha smoothed token frequencies
+    bigram_loss(train, pairs, lam, alpha)  lam * P(next | prev) + (1 - lam) * P_unigram
+    fit_smoothing(train_ids)               choose alpha and lam on the training text
 
 Counts are kept sparse: only the (prev, next) pairs that occur, as sorted keys prev * V + next,
 never a dense V x V table (50257^2 entries would be 20 GB). Losses are in nats.

@@ -35,7 +35,7 @@ PRESETS: dict[str, tuple[dict, dict]] = {
         {"context_length": 128, "emb_dim": 256, "n_heads": 4, "n_layers": 6, "drop_rate": 0.0},
         {"max_steps": 6400, "batch_size": 8, "lr": 2e-3, "min_lr": 2e-4, "warmup_steps": 200,
          "eval_interval": 200, "eval_batches": 20, "eval_spread": False, "checkpoint_interval": 50,
-         "sample_interval": 200,         "sample_tokens": 60, "sample_temperature": 0.8, "sample_top_k": 40},
+         "sample_interval": 200, "sample_tokens": 60, "sample_temperature": 0.8, "sample_top_k": 40},
     ),
 }
 
