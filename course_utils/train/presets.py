@@ -24,18 +24,18 @@ PRESETS: dict[str, tuple[dict, dict]] = {
          "sample_temperature": 0.8, "sample_top_k": 40},
     ),
     # The shipped model (assets/checkpoints/course_model.*): 6 blocks of width 256, context 128,
-    # 6,400 steps of 8 windows (6.6M tokens, about 4.6 passes over the training plays), with a
-    # sample from "ROMEO.\n" every 200 steps for the timeline of notebook 10. About 3 to 4 hours on a
-    # 2-core CPU (benchmarks/RESULTS.md), minutes on a GPU; with --precision bf16 on a CPU that has
-    # AVX512-BF16 or AMX, about 80 minutes (not bit for bit the shipped model's run, which was
-    # float32). Its evaluations score the first 160 validation windows (eval_spread False), as its
-    # record's were: the first course model's windows, all of them in the first held-out play. A new
-    # run for a new shipped model should spread them over both plays (--eval-spread true).
+    # dropout 0.1, 5,000 steps of 16 windows of 128 tokens at random offsets (stride 1): 10.2M
+    # tokens, about 7 passes over the training plays, with a sample from "ROMEO.\n" every 200
+    # steps for the timeline of notebook 10. Its evaluations score 160 windows spread over both held-out
+    # plays. bf16 autocast: about 62 minutes on a 2-core Intel Xeon with AMX (benchmarks/RESULTS.md,
+    # attempt 7), about 2.5 times that on a 2-core AMD EPYC; on a CPU without AVX512-BF16 or AMX
+    # add --precision fp32, which is faster there. Minutes on a GPU.
     "course": (
-        {"context_length": 128, "emb_dim": 256, "n_heads": 4, "n_layers": 6, "drop_rate": 0.0},
-        {"max_steps": 6400, "batch_size": 8, "lr": 2e-3, "min_lr": 2e-4, "warmup_steps": 200,
-         "eval_interval": 200, "eval_batches": 20, "eval_spread": False, "checkpoint_interval": 50,
-         "sample_interval": 200, "sample_tokens": 60, "sample_temperature": 0.8, "sample_top_k": 40},
+        {"context_length": 128, "emb_dim": 256, "n_heads": 4, "n_layers": 6, "drop_rate": 0.1},
+        {"max_steps": 5000, "batch_size": 16, "lr": 2e-3, "min_lr": 2e-4, "warmup_steps": 200, "stride": 1,
+         "eval_interval": 200, "eval_batches": 10, "eval_spread": True, "checkpoint_interval": 200,
+         "sample_interval": 200, "sample_tokens": 60, "sample_temperature": 0.8, "sample_top_k": 40,
+         "precision": "bf16"},
     ),
 }
 
