@@ -61,8 +61,8 @@ class TrainConfig:
     device: str = "auto"  # auto = cuda > mps > cpu
     compile: bool = False  # torch.compile the model
     precision: str = "auto"  # "auto": bf16 autocast on CUDA, float32 elsewhere; "bf16": bf16 autocast on
-    # any device (on CPUs with AVX512-BF16 or AMX about 2x faster, benchmarks/RESULTS.md; slower on
-    # others); "fp32": float32 everywhere. Weights, optimizer and evaluations stay float32.
+    # any device (about 2x faster on some CPUs, 0.55x on others: benchmarks/bench_train.py --bf16 and
+    # RESULTS.md); "fp32": float32 everywhere. Weights, optimizer and evaluations stay float32.
     max_train_tokens: int | None = None  # use only the first N training tokens (quick runs)
 
     def __post_init__(self):
