@@ -29,8 +29,8 @@ PRESETS: dict[str, tuple[dict, dict]] = {
     # steps for the timeline of notebook 10. Its evaluations score 160 windows spread over both held-out
     # plays. bf16 autocast: about 62 minutes on a 2-core Intel Xeon with AMX (benchmarks/RESULTS.md,
     # attempt 7), about 2.5 times that on a 2-core AMD EPYC; where bf16 is not the faster
-    # (`benchmarks/bench_train.py --bf16` tells: an Intel Xeon VM without AMX ran it at 0.55x float32)
-    # add --precision fp32. Minutes on a GPU.
+    # (`benchmarks/bench_train.py --bf16` tells: on an Intel Xeon VM without AMX a bf16 step of this
+    # shape took twice as long as a float32 one) add --precision fp32. Minutes on a GPU.
     "course": (
         {"context_length": 128, "emb_dim": 256, "n_heads": 4, "n_layers": 6, "drop_rate": 0.1},
         {"max_steps": 5000, "batch_size": 16, "lr": 2e-3, "min_lr": 2e-4, "warmup_steps": 200, "stride": 1,
