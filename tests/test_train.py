@@ -426,6 +426,69 @@ def test_train_config_bad_input(kw, message):
         small_cfg(**kw)
 
 
+# ---------------------------------------------------------------- weight averaging
+
+
+def test_weight_average_is_the_mean_of_the_weights_at_its_steps(model_cfg, streams, tmp_path):
+    """average_from=2, average_interval=2 over 6 steps: the run returns the mean of the weights after
+    steps 2, 4 and 6, and exactly (bitwise) what averaging those steps' checkpoints afterwards gives,
+    while the training itself (its last weights) is unchanged."""
+    from course_utils.train.averaging import average_checkpoints
+
+    plain = run(model_cfg, small_cfg(), streams, tmp_path / "plain")
+    snapshots = []
+    for stop in (2, 4, 6):  # the same run, stopped and resumed exactly, a checkpoint kept at each stop
+        latest = tmp_path / "steps" / "latest.safetensors"
+        run(model_cfg, small_cfg(), streams, tmp_path / "steps", stop_at=stop, resume=latest if stop > 2 else None)
+        snapshots.append(tmp_path / f"step{stop}.safetensors")
+        snapshots[-1].write_bytes(latest.read_bytes())
+    averaged = run(model_cfg, small_cfg(average_from=2, average_interval=2), streams, tmp_path / "avg")
+    assert averaged.averaged == 3 and plain.averaged == 0
+    last = read_checkpoint(tmp_path / "avg" / "latest.safetensors")
+    for name, t in read_checkpoint(tmp_path / "plain" / "latest.safetensors").state_dict.items():
+        assert torch.equal(t, last.state_dict[name]), name  # the optimizer stepped the same weights
+    by_hand = [read_checkpoint(p).state_dict for p in snapshots]
+    offline, n = average_checkpoints(snapshots)
+    assert n == 3
+    for name, t in averaged.model.state_dict().items():
+        if name in by_hand[0]:
+            mean = sum(s[name] for s in by_hand) / 3
+            torch.testing.assert_close(t, mean, rtol=0, atol=1e-6)
+        assert torch.equal(t, offline.state_dict()[name]), name
+    assert averaged.model.out_head.weight is averaged.model.tok_emb.weight  # still tied
+    evals = averaged.history["evals"]  # evaluations score the average once it has begun
+    assert [(e["step"], e.get("averaged")) for e in evals] == [(3, 1), (6, 3)]
+    assert all(math.isfinite(e["avg_val_loss"]) for e in evals)
+
+
+def test_weight_average_resumes_exactly(model_cfg, streams, tmp_path):
+    """Stopped inside the averaged steps and resumed: the same mean, bit for bit, as a straight run."""
+    cfg = small_cfg(average_from=2, average_interval=1)
+    straight = run(model_cfg, cfg, streams, tmp_path / "straight")
+    run(model_cfg, cfg, streams, tmp_path / "split", stop_at=3)
+    assert read_checkpoint(tmp_path / "split" / "latest.safetensors").meta["average_n"] == 2
+    resumed = run(model_cfg, cfg, streams, tmp_path / "split", resume=tmp_path / "split" / "latest.safetensors")
+    assert resumed.averaged == straight.averaged == 5
+    for name, t in straight.model.state_dict().items():
+        assert torch.equal(t, resumed.model.state_dict()[name]), name
+
+
+def test_a_run_cannot_change_its_weight_average_when_resumed(model_cfg, streams, tmp_path):
+    run(model_cfg, small_cfg(), streams, tmp_path, stop_at=4)
+    with pytest.raises(ValueError, match=r"other training settings \(average_from: None vs 2, checkpoint vs this run\)"):
+        run(model_cfg, small_cfg(average_from=2), streams, tmp_path, resume=tmp_path / "latest.safetensors")
+
+
+def test_weight_average_bad_input():
+    with pytest.raises(ValueError, match=r"average_from must be a step from 1 to max_steps \(6\) or None, got 7"):
+        small_cfg(average_from=7)
+    with pytest.raises(ValueError, match="average_interval must be a positive whole number, got 0"):
+        small_cfg(average_from=2, average_interval=0)
+    from course_utils.train.averaging import average_checkpoints
+    with pytest.raises(ValueError, match="needs at least one checkpoint"):
+        average_checkpoints([])
+
+
 # ---------------------------------------------------------------- schedule and optimizer
 
 

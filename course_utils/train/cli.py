@@ -44,7 +44,8 @@ TRAIN_OPTIONS: dict[str, Callable[[str], object]] = {
     "warmup_steps": int, "weight_decay": float, "beta1": float, "beta2": float, "grad_clip": float,
     "stride": int, "eval_interval": int, "eval_batches": int, "eval_spread": parse_bool, "sample_interval": int,
     "sample_prompt": str, "sample_tokens": int, "sample_temperature": float, "sample_top_k": int,
-    "checkpoint_interval": int, "seed": int, "device": str, "compile": parse_bool, "precision": str,
+    "checkpoint_interval": int, "average_from": int, "average_interval": int,
+    "seed": int, "device": str, "compile": parse_bool, "precision": str,
     "max_train_tokens": int,
 }
 MODEL_OPTIONS: dict[str, Callable[[str], object]] = {
@@ -113,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
 def export_model(result: TrainResult, path, model_cfg: GPTConfig, cfg: TrainConfig, command: str) -> dict:
     """Write the trained model alone (bf16 safetensors) plus a JSON record beside it: the command,
     seed, corpus hash, settings, loss history, and the loss of the exported (bf16) weights on the
-    whole validation set and on the first 100k training tokens."""
+    whole validation set and on the first 100k training tokens (with ``average_from``: the weight
+    average's, and how many steps it averages)."""
     corpus = load_corpus()
     path = Path(path)
     record = {
@@ -139,6 +141,8 @@ def export_model(result: TrainResult, path, model_cfg: GPTConfig, cfg: TrainConf
         "val_loss": full_loss(corpus.token_ids("val")),  # every validation window
         "train_loss": full_loss(corpus.token_ids("train")[:100_000]),  # the first 100k training tokens
     }
+    if result.averaged:  # TrainConfig.average_from: the weights are the mean of this many steps' weights
+        record["final"]["averaged"] = result.averaged
     record["history"] = result.history
     atomic_write(path.with_suffix(".json"), lambda tmp: Path(tmp).write_text(json.dumps(record, indent=1) + "\n"))
     print(f"exported {path}: val loss {record['final']['val_loss']}, train loss {record['final']['train_loss']}",

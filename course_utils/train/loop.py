@@ -25,6 +25,7 @@ from ..checks import check_token_range
 from ..data import BatchSchedule, TokenWindows, load_corpus
 from ..losses import windows_loss
 from ..model import GPTModel
+from .averaging import WeightAverage, is_average_step
 from .distributed import barrier, gradient_sync, init_distributed, mean_over_processes, wrap_for_training
 from .resume import RunFiles, StopOnInterrupt
 from .validate import check_stop_at, check_train_config
@@ -57,6 +58,8 @@ class TrainConfig:
     sample_temperature: float = 0.0  # 0: greedy; above 0: sampled (seeded, so runs repeat exactly)
     sample_top_k: int | None = None  # with sample_temperature > 0: draw among the k most likely tokens
     checkpoint_interval: int = 0  # steps between checkpoints (0: only at the end, if out_dir is set)
+    average_from: int | None = None  # return the mean of the weights after steps average_from,
+    average_interval: int = 200  # average_from + average_interval, ... (averaging.py; None: the last weights)
     seed: int = 123
     device: str = "auto"  # auto = cuda > mps > cpu
     compile: bool = False  # torch.compile the model
@@ -108,9 +111,10 @@ def evaluate(model: GPTModel, windows: TokenWindows, n_batches: int, batch_size:
 
 @dataclass
 class TrainResult:
-    model: GPTModel
+    model: GPTModel  # with TrainConfig.average_from: the mean of the weights (averaging.py)
     history: dict = field(default_factory=dict)
     step: int = 0
+    averaged: int = 0  # how many steps' weights ``model`` is the mean of (0: the weights after the last step)
     interrupted: bool = False  # stopped early by Ctrl-C (after a checkpoint at ``step``)
 
 
@@ -153,7 +157,8 @@ def train(
     torch.manual_seed(cfg.seed)  # the same initial weights in every process
     model = GPTModel(model_cfg).to(device).train()
     optimizer = make_optimizer(model, cfg, device)
-    run.restore(model, optimizer, device)  # resuming: weights, AdamW state, random state
+    average = WeightAverage(model) if cfg.average_from is not None else None
+    run.restore(model, optimizer, device, average)  # resuming: weights, AdamW state, random state, average
     net = wrap_for_training(model, d, device, cfg.compile)  # DDP under torchrun; the same model otherwise
 
     tokens_per_step = cfg.batch_size * model_cfg.context_length
@@ -186,13 +191,16 @@ def train(
             history["steps"].append({"step": done, "tokens": done * tokens_per_step, "loss": round(loss, 4), "lr": lr})
             bar.set_postfix(loss=f"{loss:.3f}", lr=f"{lr:.2e}")
             bar.update(1)
+            if is_average_step(done, cfg):
+                average.add(model)
             if cfg.eval_interval and done % cfg.eval_interval == 0 or done == cfg.max_steps:
-                evaluate_during_training(model, cfg, done, train_windows, val_windows, micro, history, progress, d)
+                evaluate_during_training(model, cfg, done, train_windows, val_windows, micro, history, progress, d,
+                                         average)
             if cfg.sample_interval and done % cfg.sample_interval == 0:
                 sample_during_training(model, cfg, done, history, progress, d)
             due = cfg.checkpoint_interval and done % cfg.checkpoint_interval == 0 or done == end
             if due or interrupt.requested:  # after Ctrl-C: this step is complete, put it on disk
-                run.save(done, model, optimizer, history)
+                run.save(done, model, optimizer, history, average)
             if interrupt.requested:
                 print(f"stopped after step {done}; {run.out}/latest.safetensors holds it: continue with --resume",
                       flush=True)
@@ -201,24 +209,33 @@ def train(
         dt = time.perf_counter() - t0
         print(f"{(done - run.start_step) * tokens_per_step / dt:,.0f} tokens/s over {dt:.0f} s", flush=True)
     model.eval()
+    if average is not None and average.n > 0:
+        return TrainResult(model=average.model_like(model), history=history, step=done,
+                           interrupted=interrupt.requested, averaged=average.n)
     return TrainResult(model=model, history=history, step=done, interrupted=interrupt.requested)
 
 
 # ---------------------------------------------------------------- around the loop
 
 
-def evaluate_during_training(model, cfg, step, train_windows, val_windows, micro, history, progress, d) -> None:
+def evaluate_during_training(model, cfg, step, train_windows, val_windows, micro, history, progress, d,
+                             average=None) -> None:
     """Rank 0 scores the same windows whatever the number of processes: eval_batches * batch_size of
     them (spread over each text, ``cfg.eval_spread``), in forward passes of ``micro`` sequences
-    (micro divides batch_size)."""
+    (micro divides batch_size). With a weight average under way, its validation loss too."""
     if d.main:
         n_chunks = cfg.eval_batches * (cfg.batch_size // micro)
         tl = evaluate(model, train_windows, n_chunks, micro, spread=cfg.eval_spread)
         vl = evaluate(model, val_windows, n_chunks, micro, spread=cfg.eval_spread)
         tokens = step * cfg.batch_size * train_windows.context_length
-        history["evals"].append({"step": step, "tokens": tokens, "train_loss": round(tl, 4), "val_loss": round(vl, 4)})
+        entry = {"step": step, "tokens": tokens, "train_loss": round(tl, 4), "val_loss": round(vl, 4)}
+        if average is not None and average.n > 0:
+            avl = evaluate(average.model_like(model), val_windows, n_chunks, micro, spread=cfg.eval_spread)
+            entry.update(avg_val_loss=round(avl, 4), averaged=average.n)
+        history["evals"].append(entry)
         if progress:
-            print(f"step {step}: train loss {tl:.3f}, val loss {vl:.3f}", flush=True)
+            also = f", weight average of {average.n}: val loss {avl:.3f}" if "averaged" in entry else ""
+            print(f"step {step}: train loss {tl:.3f}, val loss {vl:.3f}{also}", flush=True)
     barrier(d)
 
 

@@ -33,6 +33,7 @@ from .distributed import Dist, barrier, gather_rng_states, restore_rng_states
 RESUME_MUST_MATCH = (
     "batch_size", "micro_batch_size", "lr", "min_lr", "warmup_steps", "weight_decay", "beta1", "beta2",
     "grad_clip", "stride", "seed", "max_train_tokens", "eval_spread",  # eval_spread: one kind of curve per run
+    "average_from", "average_interval",  # the weight average a run returns
 )
 
 
@@ -61,12 +62,15 @@ def _optimizer_state(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
 
 
 def save_training_checkpoint(
-    path, model, optimizer, step, train_cfg, history, rng_states, command=None, train_data=None
+    path, model, optimizer, step, train_cfg, history, rng_states, command=None, train_data=None, average=None
 ) -> Path:
     """``rng_states``: from ``distributed.gather_rng_states``, {"rng/cpu": (world_size, n), maybe
-    "rng/cuda"}; ``train_data``: ``data_fingerprint`` of the training tokens (checked on resume)."""
+    "rng/cuda"}; ``train_data``: ``data_fingerprint`` of the training tokens (checked on resume);
+    ``average``: the run's ``averaging.WeightAverage``, if it keeps one."""
     opt_tensors, opt_meta = _optimizer_tensors(optimizer)
     extra = {**opt_tensors, **rng_states}
+    if average is not None:
+        extra.update(average.tensors())
     meta = {
         "kind": "training",
         "step": step,
@@ -76,6 +80,8 @@ def save_training_checkpoint(
         "command": command,
         "train_data": train_data,
     }
+    if average is not None:
+        meta["average_n"] = average.n
     return save_checkpoint(model, path, meta=meta, extra_tensors=extra)
 
 
@@ -170,9 +176,10 @@ class RunFiles:
                                                    "machine": machine_name()})
         return run
 
-    def restore(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, device: torch.device) -> None:
-        """Weights, AdamW state and this process's random state from the checkpoint; for a new run,
-        a random state per process (dropout differs per process)."""
+    def restore(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, device: torch.device,
+                average=None) -> None:
+        """Weights, AdamW state, weight average and this process's random state from the checkpoint;
+        for a new run, a random state per process (dropout differs per process)."""
         if self.ckpt is None:
             torch.manual_seed(self.cfg.seed + self.d.rank)
             return
@@ -188,10 +195,19 @@ class RunFiles:
                 f"{self.resume} is damaged or incomplete: its optimizer state does not fit the model ({e}); "
                 f"resume from an earlier checkpoint or start a new run"
             ) from None
+        if average is not None:
+            if "average_n" in self.ckpt.meta:
+                average.load(self.ckpt.extra_tensors, self.ckpt.meta["average_n"], self.resume)
+            elif self.start_step >= self.cfg.average_from:
+                raise ValueError(
+                    f"{self.resume} was saved at step {self.start_step} without a weight average, so averaging "
+                    f"from step {self.cfg.average_from} cannot continue it; resume without average_from, or "
+                    f"with an average_from after step {self.start_step}"
+                )
         restore_rng_states(self.ckpt.extra_tensors, self.d, device, self.cfg.seed + 1000 * self.start_step)
         self.ckpt = None  # the tensors are in the model and optimizer now: free the copy
 
-    def save(self, step: int, model, optimizer, history: dict) -> None:
+    def save(self, step: int, model, optimizer, history: dict, average=None) -> None:
         """Write ``latest.safetensors`` and ``history.json`` (rank 0, atomically); every process
         takes part, and none moves on (or exits) before the files are on disk."""
         rng = gather_rng_states(self.d)  # a collective: every process takes part
@@ -200,7 +216,7 @@ class RunFiles:
         if self.d.main and self.out is not None:
             path = self.out / "latest.safetensors"
             save_training_checkpoint(path, model, optimizer, step, self.cfg, history, rng, self.command,
-                                     self.train_data)
+                                     self.train_data, average)
             atomic_write(self.out / "history.json", lambda tmp: Path(tmp).write_text(json.dumps(history, indent=1)))
         if self.out is not None:
             self.last_good = (self.out / "latest.safetensors", step)

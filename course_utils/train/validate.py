@@ -18,6 +18,12 @@ def check_train_config(cfg) -> None:
         v = getattr(cfg, name)
         if not is_whole_number(v) or v < 0:
             raise ValueError(f"TrainConfig.{name} must be a whole number >= 0, got {v!r}")
+    if not is_whole_number(cfg.average_interval) or cfg.average_interval < 1:
+        raise ValueError(f"TrainConfig.average_interval must be a positive whole number, got {cfg.average_interval!r}")
+    if cfg.average_from is not None and (not is_whole_number(cfg.average_from)
+                                         or not 1 <= cfg.average_from <= cfg.max_steps):
+        raise ValueError(f"TrainConfig.average_from must be a step from 1 to max_steps ({cfg.max_steps}) or None, "
+                         f"got {cfg.average_from!r}")
     for name in ("micro_batch_size", "stride", "max_train_tokens"):
         v = getattr(cfg, name)
         if v is not None and (not is_whole_number(v) or v <= 0):
