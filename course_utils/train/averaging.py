@@ -22,6 +22,7 @@ import os
 import torch
 
 from ..model import GPTModel
+from ..weights import TIED_KEY, load_checkpoint
 
 PREFIX = "average/"  # the running mean's tensors in a training checkpoint: average/<parameter name>
 
@@ -34,12 +35,13 @@ def is_average_step(step: int, cfg) -> bool:
 
 class WeightAverage:
     """The running mean of a model's floating-point weights: ``add`` a model's weights, ``n`` of them so
-    far; ``mean`` holds float32 copies. mean += (w - mean) / n, so the first ``add`` copies w exactly."""
+    far; ``mean`` holds float32 copies (the tied output head once, as tok_emb.weight).
+    mean += (w - mean) / n, so the first ``add`` copies w exactly."""
 
     def __init__(self, model: torch.nn.Module):
         self.n = 0
         self.mean = {name: torch.zeros_like(t, dtype=torch.float32)
-                     for name, t in model.state_dict().items() if t.is_floating_point()}
+                     for name, t in model.state_dict().items() if t.is_floating_point() and name != TIED_KEY}
 
     @torch.no_grad()
     def add(self, model: torch.nn.Module) -> None:
@@ -49,22 +51,21 @@ class WeightAverage:
             m.add_(state[name].detach().float() - m, alpha=1.0 / self.n)
 
     def tensors(self) -> dict[str, torch.Tensor]:
-        """For a training checkpoint: ``average/<name>`` tensors (tied weights once)."""
-        return {PREFIX + name: t for name, t in self.mean.items() if name != "out_head.weight"}
+        """For a training checkpoint: ``average/<name>`` tensors."""
+        return {PREFIX + name: t for name, t in self.mean.items()}
 
     def load(self, extra_tensors: dict[str, torch.Tensor], n: int, source) -> None:
         """Continue the mean saved in a checkpoint (``n`` weights in it so far)."""
         for name, m in self.mean.items():
-            key = PREFIX + ("tok_emb.weight" if name == "out_head.weight" else name)
-            if key not in extra_tensors:
+            if PREFIX + name not in extra_tensors:
                 raise ValueError(f"{source} is damaged or incomplete: its weight average has no {name!r}; "
                                  f"resume from an earlier checkpoint or start a new run")
-            m.copy_(extra_tensors[key])
+            m.copy_(extra_tensors[PREFIX + name])
         self.n = n
 
     @torch.no_grad()
     def model_like(self, model: GPTModel) -> GPTModel:
-        """A copy of ``model`` that holds the mean (in eval mode)."""
+        """A copy of ``model`` that holds the mean (in eval mode; the tied head follows tok_emb)."""
         averaged = copy.deepcopy(model).eval()
         state = averaged.state_dict()
         for name, m in self.mean.items():
@@ -77,8 +78,6 @@ def average_checkpoints(paths: list[str | os.PathLike]) -> tuple[GPTModel, int]:
     with the arithmetic of the loop's running mean: ``--average-from S --average-interval k`` gives the
     same tensors as averaging that run's checkpoints at steps S, S + k, ... (returns the model, in
     eval mode, and how many were averaged)."""
-    from ..weights import load_checkpoint
-
     if not paths:
         raise ValueError("average_checkpoints needs at least one checkpoint")
     first = load_checkpoint(paths[0])

@@ -10,7 +10,7 @@ PRECISIONS = ("auto", "fp32", "bf16")
 
 def check_train_config(cfg) -> None:
     """Raise a ValueError naming the first ``TrainConfig`` field that cannot work."""
-    for name in ("max_steps", "batch_size", "warmup_steps", "eval_batches"):
+    for name in ("max_steps", "batch_size", "warmup_steps", "eval_batches", "average_interval"):
         v = getattr(cfg, name)
         if not is_whole_number(v) or v < (0 if name == "warmup_steps" else 1):
             raise ValueError(f"TrainConfig.{name} must be a positive whole number, got {v!r}")
@@ -18,8 +18,6 @@ def check_train_config(cfg) -> None:
         v = getattr(cfg, name)
         if not is_whole_number(v) or v < 0:
             raise ValueError(f"TrainConfig.{name} must be a whole number >= 0, got {v!r}")
-    if not is_whole_number(cfg.average_interval) or cfg.average_interval < 1:
-        raise ValueError(f"TrainConfig.average_interval must be a positive whole number, got {cfg.average_interval!r}")
     if cfg.average_from is not None and (not is_whole_number(cfg.average_from)
                                          or not 1 <= cfg.average_from <= cfg.max_steps):
         raise ValueError(f"TrainConfig.average_from must be a step from 1 to max_steps ({cfg.max_steps}) or None, "
