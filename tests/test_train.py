@@ -489,6 +489,118 @@ def test_weight_average_bad_input():
         average_checkpoints([])
 
 
+# ---------------------------------------------------------------- distillation (init_from, teachers)
+
+
+@pytest.fixture(scope="module")
+def teacher_files(model_cfg, streams, tmp_path_factory):
+    """Two small trained models exported as model files: the teachers (and a start) of the tests below."""
+    folder = tmp_path_factory.mktemp("teachers")
+    paths = []
+    for seed in (1, 2):
+        result = run(model_cfg, small_cfg(seed=seed), streams)
+        paths.append(str(save_checkpoint(result.model, folder / f"t{seed}.safetensors")))
+    return paths
+
+
+def test_distill_loss_is_the_cross_entropy_with_the_teachers_mean_probabilities():
+    """weight 0: the usual loss; weight 1: the cross-entropy with the soft targets, which is the KL
+    divergence plus the teachers' entropy; in between, the mix. The second value is always the usual loss."""
+    import torch.nn.functional as F
+
+    from course_utils.train.distill import distill_loss
+
+    g = torch.Generator().manual_seed(0)
+    logits, targets = torch.randn(2, 3, 7, generator=g), torch.randint(0, 7, (2, 3), generator=g)
+    probs = torch.softmax(torch.randn(2, 3, 7, generator=g), -1)
+    usual = F.cross_entropy(logits.flatten(0, 1), targets.flatten())
+    soft = -(probs * torch.log_softmax(logits, -1)).sum(-1).mean()
+    kl = F.kl_div(torch.log_softmax(logits, -1).flatten(0, 1), probs.flatten(0, 1), reduction="batchmean")
+    entropy = -(probs * probs.log()).sum(-1).mean()
+    assert torch.equal(distill_loss(logits, targets, probs, 0.0)[0], usual)
+    torch.testing.assert_close(distill_loss(logits, targets, probs, 1.0)[0], soft)
+    torch.testing.assert_close(soft, kl + entropy)
+    loss, next_token = distill_loss(logits, targets, probs, 0.25)
+    torch.testing.assert_close(loss, 0.75 * usual + 0.25 * soft)
+    torch.testing.assert_close(next_token, usual)
+
+
+def test_init_from_starts_from_the_files_weights(model_cfg, streams, teacher_files, tmp_path):
+    from course_utils.train.distill import Teachers
+
+    result = run(model_cfg, small_cfg(max_steps=1, lr=1e-9, min_lr=1e-9, warmup_steps=0, init_from=teacher_files[0],
+                                      eval_interval=0), streams)
+    start = read_checkpoint(teacher_files[0]).state_dict
+    for name, t in result.model.state_dict().items():
+        if name in start:  # one step of lr 1e-9 moves nothing visible
+            torch.testing.assert_close(t, start[name], rtol=0, atol=1e-6)
+    x = streams[0][:16].view(1, 16)
+    mean = Teachers(teacher_files, torch.device("cpu")).probs(x)
+    one = [torch.softmax(weights.load_checkpoint(p)(x), -1) for p in teacher_files]
+    torch.testing.assert_close(mean, (one[0] + one[1]) / 2)
+
+
+def test_distillation_learns_the_teachers_and_resumes_exactly(model_cfg, streams, teacher_files, tmp_path):
+    """With teachers the model moves toward their mean prediction (the history's loss is still the
+    usual one); stopped and resumed, the run ends bit for bit where a straight run does."""
+    cfg = small_cfg(max_steps=8, init_from=teacher_files[0], teachers=teacher_files, distill_weight=1.0)
+    straight = run(model_cfg, cfg, streams, tmp_path / "straight")
+    run(model_cfg, cfg, streams, tmp_path / "split", stop_at=3)
+    resumed = run(model_cfg, cfg, streams, tmp_path / "split", resume=tmp_path / "split" / "latest.safetensors")
+    for name, t in straight.model.state_dict().items():
+        assert torch.equal(t, resumed.model.state_dict()[name]), name
+    assert straight.history["steps"] == resumed.history["steps"]
+    saved = read_checkpoint(tmp_path / "split" / "latest.safetensors").meta["sources"]
+    assert [t["path"] for t in saved["teachers"]] == teacher_files and len(saved["init_from"]["sha256"]) == 64
+
+    def kl_to_teachers(model):
+        from course_utils.train.distill import Teachers
+        x = streams[0][:64].view(4, 16)
+        p = Teachers(teacher_files, torch.device("cpu")).probs(x)
+        return torch.nn.functional.kl_div(torch.log_softmax(model.eval()(x), -1), p, reduction="batchmean").item()
+
+    start = weights.load_checkpoint(teacher_files[0])
+    assert kl_to_teachers(straight.model) < 0.8 * kl_to_teachers(start)
+
+
+def test_a_distilling_run_refuses_other_teachers_or_missing_files(model_cfg, streams, teacher_files, tmp_path):
+    cfg = small_cfg(teachers=teacher_files)
+    run(model_cfg, cfg, streams, tmp_path / "run", stop_at=2)
+    latest = tmp_path / "run" / "latest.safetensors"
+    with pytest.raises(ValueError, match=r"other training settings \(teachers: "):
+        run(model_cfg, small_cfg(teachers=teacher_files[:1]), streams, tmp_path / "run", resume=latest)
+    changed = tmp_path / "t1.safetensors"  # a file of the same name whose weights changed since
+    model = weights.load_checkpoint(teacher_files[0])
+    with torch.no_grad():
+        model.final_norm.bias.add_(1.0)
+    save_checkpoint(model, changed)
+    moved = [str(changed), teacher_files[1]]
+    run(model_cfg, small_cfg(teachers=moved), streams, tmp_path / "run2", stop_at=2)
+    save_checkpoint(weights.load_checkpoint(teacher_files[1]), changed)
+    with pytest.raises(ValueError, match=r"teacher 1 .*t1.safetensors is not the file the run started with"):
+        run(model_cfg, small_cfg(teachers=moved), streams, tmp_path / "run2",
+            resume=tmp_path / "run2" / "latest.safetensors")
+    with pytest.raises(ValueError, match=r"TrainConfig.teachers: no model file at .*nowhere.safetensors; train and "
+                                         r"export it first"):
+        run(model_cfg, small_cfg(teachers=[str(tmp_path / "nowhere.safetensors")]), streams)
+    other = GPTConfig(**{**model_cfg.to_dict(), "emb_dim": 64})
+    with pytest.raises(ValueError, match=r"TrainConfig.init_from: .* holds another model shape \(emb_dim"):
+        run(other, small_cfg(init_from=teacher_files[0]), streams)
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [({"teachers": "a.safetensors"}, "teachers must be a list of model file paths"),
+     ({"teachers": [""]}, "teachers must be a list of model file paths"),
+     ({"init_from": ""}, "init_from must be the path of a model file or None"),
+     ({"distill_weight": 1.5}, "distill_weight must be a number from 0 .* to 1"),
+     ({"distill_weight": math.nan}, "distill_weight must be a number from 0")],
+)
+def test_distill_settings_bad_input(kw, message):
+    with pytest.raises(ValueError, match=message):
+        small_cfg(**kw)
+
+
 # ---------------------------------------------------------------- schedule and optimizer
 
 

@@ -50,17 +50,19 @@ def test_every_train_config_field_is_an_option_of_the_right_type(captured_train,
     fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
     assert set(cli.TRAIN_OPTIONS) == set(fields)  # a new TrainConfig field needs its line in the table
     defaults = TrainConfig()
+    given = {"init_from": "runs/a/export.safetensors", "teachers": ["a.safetensors", "b.safetensors"]}
+    expect = {name: given.get(name, 4 if getattr(defaults, name) is None else getattr(defaults, name))
+              for name in fields}  # a setting whose default is None: 4, or a value of its kind
     argv = ["--preset", "tiny", "--out", str(tmp_path / "run")]
-    for name in fields:
-        value = getattr(defaults, name)
-        text = "4" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+    for name, value in expect.items():
+        text = (",".join(value) if isinstance(value, list) else str(value).lower() if isinstance(value, bool)
+                else str(value))
         argv += [f"--{name.replace('_', '-')}", text]
     assert main(argv) == 0
     ((_, cfg, _),) = captured_train
-    for name in fields:
-        expected = getattr(defaults, name)
-        assert getattr(cfg, name) == (4 if expected is None else expected), name
-        assert type(getattr(cfg, name)) is type(4 if expected is None else expected), name
+    for name, value in expect.items():
+        assert getattr(cfg, name) == value, name
+        assert type(getattr(cfg, name)) is type(value), name
 
 
 def test_cli_refuses_to_overwrite_a_run(tmp_path):
@@ -126,6 +128,31 @@ def test_cli_trains_stops_resumes_and_exports(tmp_path, capsys):
     assert 5.0 < record["final"]["val_loss"] < 11.0  # a 4-step model: far from trained, below ln(50257) + 0.2
     assert [r["from_step"] for r in record["history"]["runs"]] == [0, 2]
     assert read_checkpoint(exported).meta["record"]["seed"] == 123
+
+
+@pytest.mark.slow
+def test_a_model_trained_on_with_teachers_exports_its_whole_history(tmp_path, capsys):
+    """--init-from an export and --teachers: the new export names those files (sha256, what trained
+    them), and its history is the first model's followed by this run's, steps and tokens counted on."""
+    first, second = tmp_path / "first.safetensors", tmp_path / "second.safetensors"
+    common = ["--preset", "tiny", "--eval-interval", "2", "--sample-interval", "2", "--device", "cpu"]
+    assert main([*common, "--max-steps", "4", "--out", str(tmp_path / "a"), "--export", str(first)]) == 0
+    assert main([*common, "--max-steps", "2", "--out", str(tmp_path / "b"), "--export", str(second),
+                 "--init-from", str(first), "--teachers", f"{first},{first}", "--distill-weight", "0.5"]) == 0
+    before = json.loads(first.with_suffix(".json").read_text())
+    record = json.loads(second.with_suffix(".json").read_text())
+    history = record["history"]
+    assert record["final"]["step"] == 6 and record["final"]["tokens_seen"] == 6 * 8 * 32
+    assert [s["step"] for s in history["steps"]] == [1, 2, 3, 4, 5, 6]
+    assert [s["tokens"] for s in history["steps"]][3:5] == [4 * 256, 5 * 256]
+    assert history["steps"][:4] == before["history"]["steps"]  # the first run's, unchanged
+    assert [e["step"] for e in history["evals"]] == [2, 4, 6] and [s["step"] for s in history["samples"]] == [2, 4, 6]
+    assert [(r["from_step"], r["to_step"]) for r in history["runs"]] == [(0, 4), (4, 6)]
+    assert [p["command"] for p in record["phases"]] == [before["command"], record["command"]]
+    assert record["phases"][0]["final"] == before["final"] and record["phases"][1]["final"]["step"] == 2
+    init, teachers = record["sources"]["init_from"], record["sources"]["teachers"]
+    assert init["path"] == str(first) and len(teachers) == 2 and teachers[1]["sha256"] == init["sha256"]
+    assert init["command"] == before["command"] and init["final"] == before["final"]
 
 
 def test_cli_bad_flag_from_a_terminal(tmp_path):

@@ -3,6 +3,7 @@
     loop.py         TrainConfig, lr_at, make_optimizer, loss_fn, evaluate, train: what notebook 09 builds
     resume.py       checkpoints that continue a run exactly, refusing ones that cannot; Ctrl-C
     averaging.py    the mean of the weights at several late steps (TrainConfig.average_from)
+    distill.py      learning from trained models' predictions too (TrainConfig.teachers, init_from)
     distributed.py  several processes under torchrun (DDP)
     presets.py      named runs (tiny, class, course)
     cli.py          python -m course_utils.train, and export of a trained model

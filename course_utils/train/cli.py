@@ -2,7 +2,7 @@
 
     python -m course_utils.train --preset class                 # the in-class run
     python -m course_utils.train --preset class --resume        # continue a stopped run exactly
-    python -m course_utils.train --preset course --export assets/checkpoints/course_model.safetensors
+    python -m course_utils.train --preset course --export runs/course/export.safetensors  # after its 3 teachers
 
 Bad settings, data or checkpoints end in one line naming the problem (exit status 2), not a
 traceback; Ctrl-C checkpoints and exits with 130.
@@ -23,6 +23,7 @@ import torch
 from ..config import GPTConfig
 from ..data import TokenWindows, load_corpus
 from ..weights import atomic_write, load_checkpoint, save_checkpoint
+from .distill import sources_of
 from .distributed import rank_from_env, shutdown, world_size_from_env
 from .loop import TrainConfig, TrainResult, evaluate, train
 from .presets import PRESETS, preset
@@ -36,6 +37,11 @@ def parse_bool(s: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true/false, got {s!r}")
 
 
+def parse_paths(s: str) -> list[str]:
+    """--teachers a.safetensors,b.safetensors: a comma-separated list of files."""
+    return [p for p in s.split(",") if p]
+
+
 # How the command line reads each setting: --max-steps 7 sets TrainConfig.max_steps = 7. Every
 # TrainConfig field has an entry (tests/test_train_cli.py checks), and an option left out keeps
 # the preset's value.
@@ -45,6 +51,7 @@ TRAIN_OPTIONS: dict[str, Callable[[str], object]] = {
     "stride": int, "eval_interval": int, "eval_batches": int, "eval_spread": parse_bool, "sample_interval": int,
     "sample_prompt": str, "sample_tokens": int, "sample_temperature": float, "sample_top_k": int,
     "checkpoint_interval": int, "average_from": int, "average_interval": int,
+    "init_from": str, "teachers": parse_paths, "distill_weight": float,
     "seed": int, "device": str, "compile": parse_bool, "precision": str,
     "max_train_tokens": int,
 }
@@ -115,7 +122,9 @@ def export_model(result: TrainResult, path, model_cfg: GPTConfig, cfg: TrainConf
     """Write the trained model alone (bf16 safetensors) plus a JSON record beside it: the command,
     seed, corpus hash, settings, loss history, and the loss of the exported (bf16) weights on the
     whole validation set and on the first 100k training tokens (with ``average_from``: the weight
-    average's, and how many steps it averages)."""
+    average's, and how many steps it averages). With ``init_from`` and ``teachers`` it names their
+    files (path, sha256, what trained each); a model trained on from an export (``init_from``) gets
+    that export's history first, its steps counted on (``continued_history``), and ``phases``."""
     corpus = load_corpus()
     path = Path(path)
     record = {
@@ -144,7 +153,48 @@ def export_model(result: TrainResult, path, model_cfg: GPTConfig, cfg: TrainConf
     if result.averaged:  # TrainConfig.average_from: the weights are the mean of this many steps' weights
         record["final"]["averaged"] = result.averaged
     record["history"] = result.history
+    sources = sources_of(cfg)  # init_from and teachers: which files, and what trained each of them
+    for source in [sources.get("init_from")] * ("init_from" in sources) + sources.get("teachers", []):
+        source.update(summary(record_beside(source["path"]) or {}))
+    if sources:
+        record["sources"] = sources
+    base = record_beside(cfg.init_from) if cfg.init_from is not None else None
+    if base and "history" in base:  # a model trained on: its life so far comes first, steps counted on
+        record["phases"] = [*base.get("phases", [summary(base)]), {**summary(record), "final": dict(record["final"])}]
+        record["history"] = continued_history(base["history"], result.history, base["final"])
+        record["final"]["step"] += base["final"]["step"]
+        record["final"]["tokens_seen"] += base["final"]["tokens_seen"]
     atomic_write(path.with_suffix(".json"), lambda tmp: Path(tmp).write_text(json.dumps(record, indent=1) + "\n"))
     print(f"exported {path}: val loss {record['final']['val_loss']}, train loss {record['final']['train_loss']}",
           flush=True)
     return record
+
+
+def record_beside(model_path) -> dict | None:
+    """The JSON record ``export_model`` wrote beside a model file, or None if there is none."""
+    path = Path(model_path).with_suffix(".json")
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def summary(record: dict) -> dict:
+    """What trained a model, from its record: the command, shapes, settings and final losses."""
+    return {k: record[k] for k in ("command", "model_config", "train_config", "final") if k in record}
+
+
+def continued_history(before: dict, after: dict, before_final: dict) -> dict:
+    """One history for a model trained in two runs, the second started from the first's export
+    (``init_from``): the second run's steps, evaluations, samples and invocations numbered on from
+    the first's last step and token, so a curve or timeline shows the model's whole training."""
+    step0, tokens0 = before_final["step"], before_final["tokens_seen"]
+
+    def moved(entry: dict) -> dict:
+        entry = dict(entry)
+        for key in ("step", "from_step", "to_step"):
+            if key in entry:
+                entry[key] += step0
+        if "tokens" in entry:
+            entry["tokens"] += tokens0
+        return entry
+
+    return {key: list(before.get(key, [])) + [moved(e) for e in after.get(key, [])]
+            for key in dict.fromkeys([*before, *after])}

@@ -25,7 +25,9 @@ from ..checks import check_token_range
 from ..data import BatchSchedule, TokenWindows, load_corpus
 from ..losses import windows_loss
 from ..model import GPTModel
+from ..weights import copy_state_into, read_checkpoint
 from .averaging import WeightAverage, is_average_step
+from .distill import Teachers, check_sources, distill_loss
 from .distributed import barrier, gradient_sync, init_distributed, mean_over_processes, wrap_for_training
 from .resume import RunFiles, StopOnInterrupt
 from .validate import check_stop_at, check_train_config
@@ -60,6 +62,9 @@ class TrainConfig:
     checkpoint_interval: int = 0  # steps between checkpoints (0: only at the end, if out_dir is set)
     average_from: int | None = None  # return the mean of the weights after steps average_from,
     average_interval: int = 200  # average_from + average_interval, ... (averaging.py; None: the last weights)
+    init_from: str | None = None  # start from this model file's weights instead of random ones (distill.py)
+    teachers: list[str] = field(default_factory=list)  # model files whose mean predictions the run learns too
+    distill_weight: float = 1.0  # with teachers: the share of the loss taken from them, the rest from the text
     seed: int = 123
     device: str = "auto"  # auto = cuda > mps > cpu
     compile: bool = False  # torch.compile the model
@@ -133,7 +138,8 @@ def train(
     command: str | None = None,
     stop_at: int | None = None,
 ) -> TrainResult:
-    """Train a GPTModel from scratch (or resume) and return it with its loss history.
+    """Train a GPTModel from scratch (or from ``cfg.init_from``'s weights, or resume) and return it
+    with its loss history. With ``cfg.teachers`` it learns their predictions too (distill.py).
 
     ``train_ids`` / ``val_ids``: 1-D token streams (default: the shipped Shakespeare corpus).
     ``out_dir``: where ``latest.safetensors`` (rolling checkpoint) and ``history.json`` go; a
@@ -148,6 +154,7 @@ def train(
     check_stop_at(stop_at)
     d, device = init_distributed(cfg.device)  # d: this process's rank among d.world_size
     train_windows, val_windows = training_windows(model_cfg, cfg, train_ids, val_ids)
+    check_sources(model_cfg, cfg)  # init_from and teachers: there, and fit this model
     schedule = BatchSchedule(len(train_windows), cfg.batch_size, cfg.seed, d.rank, d.world_size)
     micro, accum = micro_batches(cfg, d.world_size)  # accum forward passes of micro sequences per step
     run = RunFiles.open(d, model_cfg, cfg, train_windows.ids, out_dir=out_dir, resume=resume, command=command,
@@ -156,6 +163,9 @@ def train(
 
     torch.manual_seed(cfg.seed)  # the same initial weights in every process
     model = GPTModel(model_cfg).to(device).train()
+    if cfg.init_from is not None:  # a trained model's weights instead (a resumed run then replaces them)
+        copy_state_into(model, read_checkpoint(cfg.init_from).state_dict, cfg.init_from)
+    teachers = Teachers(cfg.teachers, device) if cfg.teachers else None  # distill.py
     optimizer = make_optimizer(model, cfg, device)
     average = WeightAverage(model) if cfg.average_from is not None else None
     run.restore(model, optimizer, device, average)  # resuming: weights, AdamW state, random state, average
@@ -176,9 +186,12 @@ def train(
                 x, y = x_all[m * micro : (m + 1) * micro].to(device), y_all[m * micro : (m + 1) * micro].to(device)
                 with gradient_sync(net, d, last=m == accum - 1):  # DDP averages over processes once, at the last
                     with autocast(device, cfg.precision):
-                        micro_loss = loss_fn(net, x, y) / accum
-                    micro_loss.backward()
-                loss += micro_loss.detach()
+                        if teachers is None:
+                            objective = next_token = loss_fn(net, x, y)
+                        else:  # learn the teachers' predictions too; next_token is still what the curves show
+                            objective, next_token = distill_loss(net(x), y, teachers.probs(x), cfg.distill_weight)
+                    (objective / accum).backward()
+                loss += next_token.detach() / accum
             loss = mean_over_processes(loss, d).item()  # the global batch's loss: read once per step
             if not math.isfinite(loss):  # diverged: stop before the weights (and checkpoints) turn to NaN
                 raise run.diverged(loss, step, lr)

@@ -23,6 +23,7 @@ import torch
 from ..checks import machine_name
 from ..config import GPTConfig
 from ..weights import atomic_write, copy_state_into, read_checkpoint, save_checkpoint
+from .distill import sources_of
 from .distributed import Dist, barrier, gather_rng_states, restore_rng_states
 
 # Settings that decide what a run computes: a resumed run must use the checkpoint's values, or
@@ -34,6 +35,7 @@ RESUME_MUST_MATCH = (
     "batch_size", "micro_batch_size", "lr", "min_lr", "warmup_steps", "weight_decay", "beta1", "beta2",
     "grad_clip", "stride", "seed", "max_train_tokens", "eval_spread",  # eval_spread: one kind of curve per run
     "average_from", "average_interval",  # the weight average a run returns
+    "init_from", "teachers", "distill_weight",  # where the weights start, what else they learn (distill.py)
 )
 
 
@@ -62,10 +64,12 @@ def _optimizer_state(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
 
 
 def save_training_checkpoint(
-    path, model, optimizer, step, train_cfg, history, rng_states, command=None, train_data=None, average=None
+    path, model, optimizer, step, train_cfg, history, rng_states, command=None, train_data=None, average=None,
+    sources=None,
 ) -> Path:
     """``rng_states``: from ``distributed.gather_rng_states``, {"rng/cpu": (world_size, n), maybe
-    "rng/cuda"}; ``train_data``: ``data_fingerprint`` of the training tokens (checked on resume);
+    "rng/cuda"}; ``train_data``: ``data_fingerprint`` of the training tokens, ``sources``:
+    ``distill.sources_of`` the init_from and teacher files (both checked on resume);
     ``average``: the run's ``averaging.WeightAverage``, if it keeps one."""
     opt_tensors, opt_meta = _optimizer_tensors(optimizer)
     extra = {**opt_tensors, **rng_states}
@@ -80,12 +84,15 @@ def save_training_checkpoint(
         "command": command,
         "train_data": train_data,
     }
+    if sources:
+        meta["sources"] = sources
     if average is not None:
         meta["average_n"] = average.n
     return save_checkpoint(model, path, meta=meta, extra_tensors=extra)
 
 
-def check_resumable(ckpt, path, model_cfg: GPTConfig, cfg, train_data: dict | None = None) -> None:
+def check_resumable(ckpt, path, model_cfg: GPTConfig, cfg, train_data: dict | None = None,
+                    sources: dict | None = None) -> None:
     """Raise a ValueError naming the field when ``ckpt`` cannot continue this run."""
     meta = ckpt.meta
     if meta.get("kind") != "training":
@@ -117,12 +124,26 @@ def check_resumable(ckpt, path, model_cfg: GPTConfig, cfg, train_data: dict | No
             f"sha256 {saved_data['sha256'][:12]}…) than this run gives it ({train_data['tokens']:,}, "
             f"{train_data['sha256'][:12]}…); resume with the same data, or start a new run in another out_dir"
         )
+    for what, saved_file in _files(meta.get("sources", {})):
+        now_file = dict(_files(sources or {})).get(what)
+        if now_file is not None and now_file["sha256"] != saved_file["sha256"]:
+            raise ValueError(
+                f"cannot resume from {path}: {what} {now_file['path']} is not the file the run started with (sha256 "
+                f"{now_file['sha256'][:12]}…, was {saved_file['sha256'][:12]}…); put that file back, or start a new "
+                f"run in another out_dir"
+            )
     if saved.get("precision", "auto") != cfg.precision:
         print(f"note: precision changed from {saved.get('precision', 'auto')} to {cfg.precision}: the run "
               f"continues, but not bit for bit as it would have", flush=True)
     if saved.get("max_steps", cfg.max_steps) != cfg.max_steps:
         print(f"note: max_steps changed from {saved['max_steps']} to {cfg.max_steps}: the learning-rate "
               f"schedule continues on the new length", flush=True)
+
+
+def _files(sources: dict) -> list[tuple[str, dict]]:
+    """(what, {"path", "sha256"}) for each file in ``distill.sources_of``'s dict: init_from, teacher 1, ..."""
+    files = [("init_from", sources["init_from"])] if "init_from" in sources else []
+    return files + [(f"teacher {i}", t) for i, t in enumerate(sources.get("teachers", []), 1)]
 
 
 def check_out_dir(out: Path, resuming: bool) -> None:
@@ -145,9 +166,10 @@ class RunFiles:
     with the step and history to continue from. ``RunFiles.open`` refuses, before anything is
     trained or written, a checkpoint that cannot continue this run and a folder that cannot hold it."""
 
-    def __init__(self, d: Dist, cfg, out: Path | None, resume, ckpt, command: str | None, train_data: dict | None):
+    def __init__(self, d: Dist, cfg, out: Path | None, resume, ckpt, command: str | None, train_data: dict | None,
+                 sources: dict | None = None):
         self.d, self.cfg, self.out, self.resume, self.ckpt = d, cfg, out, resume, ckpt
-        self.command, self.train_data = command, train_data
+        self.command, self.train_data, self.sources = command, train_data, sources
         self.started = time.perf_counter()  # this invocation's wall time, recorded by ``save``
         self.start_step = ckpt.meta["step"] if ckpt is not None else 0
         self.history = ckpt.meta["history"] if ckpt is not None else {"steps": [], "evals": [], "samples": []}
@@ -158,17 +180,18 @@ class RunFiles:
              stop_at) -> RunFiles:
         # The training tokens' fingerprint, stored in checkpoints and checked on resume (only hashed then).
         train_data = data_fingerprint(train_ids) if out_dir is not None or resume is not None else None
+        sources = sources_of(cfg) if out_dir is not None or resume is not None else None
         ckpt = None
         if resume is not None:
             ckpt = read_checkpoint(resume)
-            check_resumable(ckpt, resume, model_cfg, cfg, train_data)
+            check_resumable(ckpt, resume, model_cfg, cfg, train_data, sources)
             if stop_at is not None and stop_at <= ckpt.meta["step"]:
                 raise ValueError(f"stop_at={stop_at}, but {resume} is already at step {ckpt.meta['step']}; pass a "
                                  f"later stop_at, or none to train on to max_steps ({cfg.max_steps})")
         out = Path(out_dir) if out_dir is not None else None
         if out is not None and d.main:
             check_out_dir(out, resuming=resume is not None)
-        run = cls(d, cfg, out, resume, ckpt, command, train_data)
+        run = cls(d, cfg, out, resume, ckpt, command, train_data, sources)
         # Every invocation that contributed to this run: what ran, where, and (filled in by ``save``)
         # the step it reached and its wall time, so a record says how long the whole run took.
         run.history.setdefault("runs", []).append({"command": command, "from_step": run.start_step,
@@ -216,7 +239,7 @@ class RunFiles:
         if self.d.main and self.out is not None:
             path = self.out / "latest.safetensors"
             save_training_checkpoint(path, model, optimizer, step, self.cfg, history, rng, self.command,
-                                     self.train_data, average)
+                                     self.train_data, average, self.sources)
             atomic_write(self.out / "history.json", lambda tmp: Path(tmp).write_text(json.dumps(history, indent=1)))
         if self.out is not None:
             self.last_good = (self.out / "latest.safetensors", step)

@@ -58,6 +58,14 @@ def check_train_config(cfg) -> None:
         raise ValueError(f"TrainConfig.precision must be one of {', '.join(map(repr, PRECISIONS))}, "
                          f"got {cfg.precision!r}")
     check_device_name(cfg.device)
+    if cfg.init_from is not None and (not isinstance(cfg.init_from, str) or not cfg.init_from):
+        raise ValueError(f"TrainConfig.init_from must be the path of a model file or None, got {cfg.init_from!r}")
+    if not isinstance(cfg.teachers, list) or not all(isinstance(p, str) and p for p in cfg.teachers):
+        raise ValueError(f"TrainConfig.teachers must be a list of model file paths (empty: no teachers), "
+                         f"got {cfg.teachers!r}")
+    if not is_finite_number(cfg.distill_weight) or not 0 <= cfg.distill_weight <= 1:
+        raise ValueError(f"TrainConfig.distill_weight must be a number from 0 (only the text) to 1 (only the "
+                         f"teachers), got {cfg.distill_weight!r}")
 
 
 def check_stop_at(stop_at) -> None:
