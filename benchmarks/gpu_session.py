@@ -36,9 +36,9 @@ DEVICE = "cpu" if SMOKE else "cuda"
 DEADLINE_S = 420 if not SMOKE else 3600  # then unfinished runs are stopped (they stay resumable)
 PEAK_BF16 = 989e12  # H100/H200 SXM dense bf16 peak, the usual MFU denominator
 
-# The course preset's evaluation and sampling (what the record of the shipped model must hold), with
+# The course-base preset's evaluation and sampling (what the record of the shipped model must hold), with
 # more evaluation windows than the preset (20 batches), spread over both held-out plays.
-COURSE = ["--preset", "course", "--warmup-steps", "200", "--eval-interval", "200", "--eval-batches", "20",
+COURSE = ["--preset", "course-base", "--warmup-steps", "200", "--eval-interval", "200", "--eval-batches", "20",
           "--eval-spread", "true",
           "--sample-interval", "200", "--sample-tokens", "60", "--sample-temperature", "0.8",
           "--sample-top-k", "40", "--checkpoint-interval", "400", "--device", DEVICE,
@@ -46,8 +46,9 @@ COURSE = ["--preset", "course", "--warmup-steps", "200", "--eval-interval", "200
 
 # Item 3 candidates: name -> options on top of COURSE (the preset: 6 x 320, dropout 0.15, batch 16,
 # random offsets, 7,000 steps, the weights averaged from step 5,000). Files stay under 64 MB in bf16
-# (width 384 x 6 blocks is 30M parameters, 60 MB). The first is the shipped model's own recipe (CPU
-# attempt 10) and the second the first course model's (attempt 2: fixed windows, no dropout), as
+# (width 384 x 6 blocks is 30M parameters, 60 MB). The first is the recipe of the shipped model's
+# first run (CPU attempt 10; `--preset course` then refines it with teachers) and the second the
+# first course model's (attempt 2: fixed windows, no dropout), as
 # cross-checks of the GPU. Each averages its weights over its last 2/7 of steps, as the preset does.
 CANDIDATES = {
     "shipped": [],

@@ -5,7 +5,8 @@
     averaging.py    the mean of the weights at several late steps (TrainConfig.average_from)
     distill.py      learning from trained models' predictions too (TrainConfig.teachers, init_from)
     distributed.py  several processes under torchrun (DDP)
-    presets.py      named runs (tiny, class, course)
+    presets.py      named runs (tiny, class, and the four runs of the shipped model: course-base,
+                    teacher-256d, teacher-256, then course)
     cli.py          python -m course_utils.train, and export of a trained model
     validate.py     TrainConfig's argument checks
 
