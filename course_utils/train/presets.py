@@ -8,6 +8,11 @@ from ..config import GPTConfig
 from .loop import TrainConfig
 
 # "course" is the last run of the shipped model (assets/checkpoints/), below.
+
+# What the runs of the shipped model record besides training: an evaluation of 160 windows spread
+# over both held-out plays and a sample from "ROMEO.\n" every 200 steps (notebook 10's timeline).
+RECORDED = {"eval_interval": 200, "eval_batches": 10, "eval_spread": True,
+            "sample_interval": 200, "sample_tokens": 60, "sample_temperature": 0.8, "sample_top_k": 40}
 PRESETS: dict[str, tuple[dict, dict]] = {
     # (GPTConfig overrides on top of GPT-2 small's vocabulary, TrainConfig fields)
     "tiny": (
@@ -42,29 +47,24 @@ PRESETS: dict[str, tuple[dict, dict]] = {
     # shape takes twice as long). Minutes on a GPU. It was the shipped model on 2026-12-07, before course.
     "course-base": (
         {"context_length": 128, "emb_dim": 320, "n_heads": 5, "n_layers": 6, "drop_rate": 0.15},
-        {"max_steps": 7000, "batch_size": 16, "lr": 2e-3, "min_lr": 2e-4, "warmup_steps": 200, "stride": 1,
-         "eval_interval": 200, "eval_batches": 10, "eval_spread": True, "checkpoint_interval": 200,
-         "average_from": 5000, "average_interval": 200,
-         "sample_interval": 200, "sample_tokens": 60, "sample_temperature": 0.8, "sample_top_k": 40,
+        {**RECORDED, "max_steps": 7000, "batch_size": 16, "lr": 2e-3, "min_lr": 2e-4, "warmup_steps": 200,
+         "stride": 1, "checkpoint_interval": 200, "average_from": 5000, "average_interval": 200,
          "precision": "fp32"},
     ),
     # teacher-256d: 6 blocks of width 256, dropout 0.1, 5,000 steps at random offsets, bf16: 4.1431
     # (RESULTS.md, attempt 7; the shipped model from 2026-12-03 to 2026-12-07).
     "teacher-256d": (
         {"context_length": 128, "emb_dim": 256, "n_heads": 4, "n_layers": 6, "drop_rate": 0.1},
-        {"max_steps": 5000, "batch_size": 16, "lr": 2e-3, "min_lr": 2e-4, "warmup_steps": 200, "stride": 1,
-         "eval_interval": 200, "eval_batches": 10, "eval_spread": True, "checkpoint_interval": 200,
-         "sample_interval": 200, "sample_tokens": 60, "sample_temperature": 0.8, "sample_top_k": 40,
-         "precision": "bf16"},
+        {**RECORDED, "max_steps": 5000, "batch_size": 16, "lr": 2e-3, "min_lr": 2e-4, "warmup_steps": 200,
+         "stride": 1, "checkpoint_interval": 200, "precision": "bf16"},
     ),
     # teacher-256: 6 blocks of width 256, no dropout, 6,400 steps of 8 windows side by side (stride
     # 128), float32: 4.2348 (RESULTS.md, attempt 2; the shipped model from 2026-12-02 to 2026-12-03).
     # Its evaluations scored the first 160 validation windows (eval_spread False).
     "teacher-256": (
         {"context_length": 128, "emb_dim": 256, "n_heads": 4, "n_layers": 6, "drop_rate": 0.0},
-        {"max_steps": 6400, "batch_size": 8, "lr": 2e-3, "min_lr": 2e-4, "warmup_steps": 200,
-         "eval_interval": 200, "eval_batches": 20, "eval_spread": False, "checkpoint_interval": 50,
-         "sample_interval": 200, "sample_tokens": 60, "sample_temperature": 0.8, "sample_top_k": 40},
+        {**RECORDED, "max_steps": 6400, "batch_size": 8, "lr": 2e-3, "min_lr": 2e-4, "warmup_steps": 200,
+         "eval_batches": 20, "eval_spread": False, "checkpoint_interval": 50},
     ),
     # course: course-base's exported weights trained 1,200 more steps with the three models above as
     # teachers (the mean of their next-token probabilities; distill_weight 1: the loss is the
@@ -74,11 +74,8 @@ PRESETS: dict[str, tuple[dict, dict]] = {
     # 3.1 s idle (1.8 s of it the student's). RESULTS.md, attempt 11. Shipped since 2026-12-07.
     "course": (
         {"context_length": 128, "emb_dim": 320, "n_heads": 5, "n_layers": 6, "drop_rate": 0.15},
-        {"max_steps": 1200, "batch_size": 16, "lr": 4e-4, "min_lr": 5e-5, "warmup_steps": 20, "stride": 1,
-         "eval_interval": 200, "eval_batches": 10, "eval_spread": True, "checkpoint_interval": 100,
-         "average_from": 400, "average_interval": 50,
-         "sample_interval": 200, "sample_tokens": 60, "sample_temperature": 0.8, "sample_top_k": 40,
-         "precision": "fp32",
+        {**RECORDED, "max_steps": 1200, "batch_size": 16, "lr": 4e-4, "min_lr": 5e-5, "warmup_steps": 20,
+         "stride": 1, "checkpoint_interval": 100, "average_from": 400, "average_interval": 50, "precision": "fp32",
          "init_from": "runs/course-base/export.safetensors",
          "teachers": ["runs/course-base/export.safetensors", "runs/teacher-256d/export.safetensors",
                       "runs/teacher-256/export.safetensors"],
