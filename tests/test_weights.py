@@ -128,6 +128,22 @@ def test_checkpoint_round_trip(tiny_cfg, tmp_path):
     assert b"__reduce__" not in path.read_bytes() and path.read_bytes()[8:9] == b"{"
 
 
+def test_read_config_reads_the_header_alone(tiny_cfg, tmp_path, monkeypatch):
+    """``read_config``: a checkpoint's model shape without loading a tensor (a teacher's or init_from's
+    shape is checked before a run); a file that is not a course checkpoint is the same clear error."""
+    import course_utils.weights.checkpoints as ckpts
+
+    path = cu.save_checkpoint(cu.GPTModel(tiny_cfg), tmp_path / "m.safetensors")
+    monkeypatch.setattr(ckpts, "read_safetensors", lambda p: pytest.fail("read_config loaded tensors"))
+    assert cu.weights.read_config(path) == tiny_cfg
+    for name, content in [("garbage", b"\x00" * 100), ("truncated", path.read_bytes()[:6])]:
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(ValueError, match="damaged"):
+            cu.weights.read_config(tmp_path / name)
+    with pytest.raises(ValueError, match="no checkpoint at"):
+        cu.weights.read_config(tmp_path / "absent.safetensors")
+
+
 def test_checkpoint_bf16_storage(tiny_cfg, tmp_path):
     model = cu.GPTModel(tiny_cfg)
     path = cu.save_checkpoint(model, tmp_path / "m.safetensors", dtype=torch.bfloat16)
@@ -238,7 +254,7 @@ def test_public_names_survive_the_split_into_a_package():
     import course_utils.weights as w
 
     for name in ["Checkpoint", "atomic_write", "copy_state_into", "load_checkpoint", "load_course_model",
-                 "load_hf_gpt2_weights", "read_checkpoint", "save_checkpoint", "FORMAT", "EXTRA_PREFIX", "TIED_KEY",
+                 "load_hf_gpt2_weights", "read_checkpoint", "read_config", "save_checkpoint", "FORMAT", "EXTRA_PREFIX", "TIED_KEY",
                  "gpt2_weights_path", "load_gpt2", "load_gpt2_or_course_model"]:
         assert hasattr(w, name), name
     for name in ["gpt2_weights_path", "load_gpt2", "load_gpt2_or_course_model"]:

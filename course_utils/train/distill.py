@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from ..assets import sha256_of
-from ..weights import load_checkpoint, read_checkpoint
+from ..weights import load_checkpoint, read_config
 
 
 def sources_of(cfg) -> dict:
@@ -51,7 +51,7 @@ def check_sources(model_cfg, cfg) -> None:
         if not Path(path).is_file():
             raise ValueError(f"TrainConfig.{field}: no model file at {path}; train and export it first "
                              f"(python -m course_utils.train ... --export {path})")
-        config = read_checkpoint(path).config
+        config = read_config(path)  # the header alone: the tensors are read once, later
         if field == "init_from":
             diffs = config.differences(model_cfg)
             if diffs:

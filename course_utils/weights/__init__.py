@@ -18,6 +18,7 @@ from .checkpoints import (
     load_checkpoint,
     load_course_model,
     read_checkpoint,
+    read_config,
     read_safetensors,
     save_checkpoint,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "load_gpt2_or_course_model",
     "load_hf_gpt2_weights",
     "read_checkpoint",
+    "read_config",
     "read_safetensors",
     "save_checkpoint",
 ]

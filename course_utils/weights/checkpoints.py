@@ -132,22 +132,37 @@ def read_safetensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         ) from None
 
 
-def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
-    """Read a checkpoint written by ``save_checkpoint``; a damaged file raises a ValueError."""
-    path = Path(path)
+def _course_header(path: Path) -> dict:
+    """The safetensors header of a course checkpoint (format, config, meta); a clear ValueError if
+    the file is missing, damaged or not one of ours. Reads no tensor."""
     if not path.is_file():
         raise ValueError(f"no checkpoint at {path}")
-    tensors = read_safetensors(path)
     try:
         with safe_open(str(path), framework="pt") as f:
             header = f.metadata() or {}
-    except (SafetensorError, OSError) as e:  # pragma: no cover - caught by the read above
-        raise ValueError(f"{path} is damaged ({e})") from None
+    except (SafetensorError, OSError, ValueError) as e:
+        raise ValueError(
+            f"{path} is damaged or not a safetensors file ({e}); if it is a checkpoint, "
+            f"an interrupted copy is the usual cause: use an earlier checkpoint or save it again"
+        ) from None
     if header.get("format") != FORMAT:
         raise ValueError(
             f"{path} is a safetensors file but not a course_utils checkpoint (no {FORMAT!r} "
             f"header); for Hugging Face GPT-2 weights use load_hf_gpt2_weights(model, path)"
         )
+    return header
+
+
+def read_config(path: str | os.PathLike) -> GPTConfig:
+    """The model shape a checkpoint was saved from, read from its header alone (no tensor is loaded)."""
+    return GPTConfig.from_dict(json.loads(_course_header(Path(path))["config"]))
+
+
+def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
+    """Read a checkpoint written by ``save_checkpoint``; a damaged file raises a ValueError."""
+    path = Path(path)
+    header = _course_header(path)
+    tensors = read_safetensors(path)
     config = GPTConfig.from_dict(json.loads(header["config"]))
     extra = {k[len(EXTRA_PREFIX) :]: v for k, v in tensors.items() if k.startswith(EXTRA_PREFIX)}
     model_sd = {k: v for k, v in tensors.items() if not k.startswith(EXTRA_PREFIX)}
