@@ -153,6 +153,16 @@ def test_a_model_trained_on_with_teachers_exports_its_whole_history(tmp_path, ca
     init, teachers = record["sources"]["init_from"], record["sources"]["teachers"]
     assert init["path"] == str(first) and len(teachers) == 2 and teachers[1]["sha256"] == init["sha256"]
     assert init["command"] == before["command"] and init["final"] == before["final"]
+    # a third run on the second's export (as attempt 12 of RESULTS.md was): three phases, one history
+    third = tmp_path / "third.safetensors"
+    assert main([*common, "--max-steps", "2", "--out", str(tmp_path / "c"), "--export", str(third),
+                 "--init-from", str(second), "--teachers", str(first), "--seed", "124"]) == 0
+    last = json.loads(third.with_suffix(".json").read_text())
+    assert [p["command"] for p in last["phases"]] == [before["command"], record["command"], last["command"]]
+    assert [p["final"]["step"] for p in last["phases"]] == [4, 2, 2] and last["final"]["step"] == 8
+    assert last["history"]["steps"][:6] == history["steps"] and [e["step"] for e in last["history"]["evals"]] == [2, 4, 6, 8]
+    assert [(r["from_step"], r["to_step"]) for r in last["history"]["runs"]] == [(0, 4), (4, 6), (6, 8)]
+    assert last["sources"]["init_from"]["final"] == record["final"]  # the second's whole life: 6 steps
 
 
 def test_cli_bad_flag_from_a_terminal(tmp_path):
