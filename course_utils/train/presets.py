@@ -13,6 +13,8 @@ from .loop import TrainConfig
 # over both held-out plays and a sample from "ROMEO.\n" every 200 steps (notebook 10's timeline).
 RECORDED = {"eval_interval": 200, "eval_batches": 10, "eval_spread": True,
             "sample_interval": 200, "sample_tokens": 60, "sample_temperature": 0.8, "sample_top_k": 40}
+# The shipped model's shape: course-base trains it, course refines it (init_from needs the same shape).
+COURSE_SHAPE = {"context_length": 128, "emb_dim": 320, "n_heads": 5, "n_layers": 6, "drop_rate": 0.15}
 PRESETS: dict[str, tuple[dict, dict]] = {
     # (GPTConfig overrides on top of GPT-2 small's vocabulary, TrainConfig fields)
     "tiny": (
@@ -46,7 +48,7 @@ PRESETS: dict[str, tuple[dict, dict]] = {
     # `benchmarks/bench_train.py --bf16` tells which is faster: on a VM without AMX a bf16 step of this
     # shape takes twice as long). Minutes on a GPU. It was the shipped model on 2026-12-07, before course.
     "course-base": (
-        {"context_length": 128, "emb_dim": 320, "n_heads": 5, "n_layers": 6, "drop_rate": 0.15},
+        COURSE_SHAPE,
         {**RECORDED, "max_steps": 7000, "batch_size": 16, "lr": 2e-3, "min_lr": 2e-4, "warmup_steps": 200,
          "stride": 1, "checkpoint_interval": 200, "average_from": 5000, "average_interval": 200,
          "precision": "fp32"},
@@ -73,7 +75,7 @@ PRESETS: dict[str, tuple[dict, dict]] = {
     # teachers together: 4.0197; course-base alone: 4.0904). float32: 1.3 hours on the same VM, a step
     # 3.1 s idle (1.8 s of it the student's). RESULTS.md, attempt 11. Shipped since 2026-12-07.
     "course": (
-        {"context_length": 128, "emb_dim": 320, "n_heads": 5, "n_layers": 6, "drop_rate": 0.15},
+        COURSE_SHAPE,
         {**RECORDED, "max_steps": 1200, "batch_size": 16, "lr": 4e-4, "min_lr": 5e-5, "warmup_steps": 20,
          "stride": 1, "checkpoint_interval": 100, "average_from": 400, "average_interval": 50, "precision": "fp32",
          "init_from": "runs/course-base/export.safetensors",

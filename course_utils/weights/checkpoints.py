@@ -120,16 +120,20 @@ class Checkpoint:
     extra_tensors: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
+def _damaged(path, error: Exception) -> ValueError:
+    return ValueError(
+        f"{path} is damaged or not a safetensors file ({error}); if it is a checkpoint, "
+        f"an interrupted copy is the usual cause: use an earlier checkpoint or save it again"
+    )
+
+
 def read_safetensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Every tensor of a safetensors file; a damaged file raises a clear ValueError."""
     try:
         with safe_open(str(path), framework="pt") as f:
             return {k: f.get_tensor(k) for k in f.keys()}
     except (SafetensorError, OSError, ValueError) as e:
-        raise ValueError(
-            f"{path} is damaged or not a safetensors file ({e}); if it is a checkpoint, "
-            f"an interrupted copy is the usual cause: use an earlier checkpoint or save it again"
-        ) from None
+        raise _damaged(path, e) from None
 
 
 def _course_header(path: Path) -> dict:
@@ -141,10 +145,7 @@ def _course_header(path: Path) -> dict:
         with safe_open(str(path), framework="pt") as f:
             header = f.metadata() or {}
     except (SafetensorError, OSError, ValueError) as e:
-        raise ValueError(
-            f"{path} is damaged or not a safetensors file ({e}); if it is a checkpoint, "
-            f"an interrupted copy is the usual cause: use an earlier checkpoint or save it again"
-        ) from None
+        raise _damaged(path, e) from None
     if header.get("format") != FORMAT:
         raise ValueError(
             f"{path} is a safetensors file but not a course_utils checkpoint (no {FORMAT!r} "
@@ -155,7 +156,11 @@ def _course_header(path: Path) -> dict:
 
 def read_config(path: str | os.PathLike) -> GPTConfig:
     """The model shape a checkpoint was saved from, read from its header alone (no tensor is loaded)."""
-    return GPTConfig.from_dict(json.loads(_course_header(Path(path))["config"]))
+    return _config_of(_course_header(Path(path)))
+
+
+def _config_of(header: dict) -> GPTConfig:
+    return GPTConfig.from_dict(json.loads(header["config"]))
 
 
 def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
@@ -163,7 +168,7 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
     path = Path(path)
     header = _course_header(path)
     tensors = read_safetensors(path)
-    config = GPTConfig.from_dict(json.loads(header["config"]))
+    config = _config_of(header)
     extra = {k[len(EXTRA_PREFIX) :]: v for k, v in tensors.items() if k.startswith(EXTRA_PREFIX)}
     model_sd = {k: v for k, v in tensors.items() if not k.startswith(EXTRA_PREFIX)}
     return Checkpoint(config, model_sd, json.loads(header.get("meta", "{}")), extra)
