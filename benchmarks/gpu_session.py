@@ -8,6 +8,16 @@ Here, to check that it runs (tiny sizes, on the CPU; a few minutes on an idle 2-
     PYTHONPATH=. .venv/bin/python benchmarks/gpu_session.py /tmp/gpu-smoke --smoke
 Not run on a GPU yet: no session has had one (issue 14 item 7).
 
+Two plans, one per device call (a session's device time holds one):
+  (default)   item 7, and item 3 as a sweep of the recipes in CANDIDATES, each from random weights.
+  --distill   item 7, and item 3 as the CPU sessions left it (RESULTS.md, attempts 11 to 15): the three
+              teacher presets (course-base, teacher-256d, teacher-256) side by side, then, with them,
+              `--preset course` (attempt 11's refinement of course-base) and course-base trained from
+              step 0 with the three as teachers (attempt 14, lost on the CPU at step 1,809 of 7,000).
+              The teachers cannot travel to the device (117 MB; the working tree that goes is at most
+              64 MiB and has no git history), so they are trained there, in bf16: other models than
+              the shipped record's teachers, of the same recipes.
+
 What comes back under OUT: summary.json (every number), *.log tails in summary, and the best
 export as best.safetensors.part-00.. (15 MiB each: the device tool returns files of at most 16 MiB)
 plus best.json. Join here with `cat best.safetensors.part-* > course_model.safetensors`.
@@ -30,10 +40,12 @@ from course_utils.train.cli import build_parser, configs_from_args
 
 OUT = Path(sys.argv[1])
 SMOKE = "--smoke" in sys.argv
-WORK = Path("/tmp/gpu-runs-smoke" if SMOKE else "/tmp/gpu-runs")
+DISTILL = "--distill" in sys.argv
+WORK = Path("/tmp/gpu-runs-smoke" if SMOKE else "/tmp/gpu-runs") / ("distill" if DISTILL else "sweep")
 TRAIN = [sys.executable, "-m", "course_utils.train"]
 DEVICE = "cpu" if SMOKE else "cuda"
 DEADLINE_S = 420 if not SMOKE else 3600  # then unfinished runs are stopped (they stay resumable)
+DEADLINE_S += 120 * (DISTILL and not SMOKE)  # two phases; the command still ends inside 10 minutes
 PEAK_BF16 = 989e12  # H100/H200 SXM dense bf16 peak, the usual MFU denominator
 
 # The course-base preset's evaluation and sampling (what the record of the shipped model must hold), with
@@ -91,11 +103,63 @@ def tail(log: Path, n: int = 6) -> list[str]:
     return [ln for ln in lines if not ln.startswith("training:")][-n:]
 
 
+# The --distill plan: the presets themselves, on the GPU's precision, checkpointing rarely (a GPU step
+# takes milliseconds; the CPU presets save every 50 to 200 steps).
+ON_DEVICE = ["--device", DEVICE, "--precision", "auto", "--checkpoint-interval", "1000"]
+TEACHERS = ["course-base", "teacher-256d", "teacher-256"]
+TEACHER_DEADLINE_S = 330 if not SMOKE else 3600  # then phase 2 starts with whichever teachers exported
+SHRINK = (["--n-layers", "1", "--emb-dim", "64", "--n-heads", "2", "--max-steps", "20", "--eval-interval", "10",
+           "--sample-interval", "10", "--eval-batches", "2", "--warmup-steps", "2"] if SMOKE else [])
+
+
+def export_of(name: str) -> Path:
+    return WORK / name / "export.safetensors"
+
+
+def start_run(name: str, options: list[str]) -> subprocess.Popen:
+    return start(options + ["--out", str(WORK / name), "--export", str(export_of(name))], WORK / f"{name}.log")
+
+
+def wait_all(procs: dict, deadline: float, summary: dict) -> None:
+    """Wait for each run; one still running at the deadline gets Ctrl-C (it checkpoints and exits 130)."""
+    for name, p in procs.items():
+        try:
+            p.wait(timeout=max(1.0, deadline - time.time()))
+        except subprocess.TimeoutExpired:
+            p.send_signal(signal.SIGINT)
+            p.wait()
+        summary.setdefault("exit", {})[name] = p.returncode
+
+
+def distill_runs(deadline: float, summary: dict) -> list[str]:
+    """The teachers side by side, then the two runs that learn from them; returns the runs' names."""
+    averaged = ["--average-from", "10", "--average-interval", "5"] * SMOKE
+    teachers = {name: start_run(name, ["--preset", name, *ON_DEVICE, *SHRINK,
+                                       *(averaged if name == "course-base" else [])]) for name in TEACHERS}
+    wait_all(teachers, min(deadline, time.time() + TEACHER_DEADLINE_S), summary)
+    ready = [str(export_of(n)) for n in TEACHERS if export_of(n).exists()]
+    summary["teachers_exported"] = len(ready)
+    if not ready:
+        return TEACHERS
+    students = {  # attempt 11's refinement of course-base, and attempt 14: course-base from step 0 with teachers
+        "course": ["--preset", "course", "--init-from", str(export_of("course-base")), "--teachers", ",".join(ready),
+                   *ON_DEVICE, *SHRINK, *averaged],
+        "from-step-0": ["--preset", "course-base", "--teachers", ",".join(ready), "--distill-weight", "1.0",
+                        *ON_DEVICE, *SHRINK, *averaged],
+    }
+    if not export_of("course-base").exists():
+        del students["course"]
+    wait_all({name: start_run(name, opts) for name, opts in students.items()}, deadline, summary)
+    return TEACHERS + list(students)
+
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     WORK.mkdir(parents=True, exist_ok=True)
-    summary: dict = {"torch": torch.__version__, "device": torch.cuda.get_device_name() if not SMOKE else "cpu"}
+    summary: dict = {"torch": torch.__version__, "device": torch.cuda.get_device_name() if not SMOKE else "cpu",
+                     "plan": "distill" if DISTILL else "sweep"}
     t0 = time.time()
+    deadline = t0 + DEADLINE_S  # the device tool stops a command at 10 minutes: stop runs in time
     procs = {}
     # Item 7: the tiny preset compiled; the course recipe 300 steps straight and as 150 + 150.
     steps = "20" if SMOKE else "300"
@@ -110,21 +174,14 @@ def main() -> None:
     for name, extra in (("straight", []), ("stopped", ["--stop-at", half])):
         procs[f"course300_{name}"] = start(c300 + ["--out", str(WORK / f"c300-{name}")] + extra,
                                            WORK / f"c300-{name}.log")
-    # Item 3: every candidate at once (the GPU has room; 16 CPU cores feed it).
-    for name, opts in CANDIDATES.items():
-        procs[name] = start(COURSE + opts + ["--out", str(WORK / name),
-                                                   "--export", str(WORK / name / "export.safetensors")],
-                            WORK / f"{name}.log")
-    deadline = t0 + DEADLINE_S  # the device tool stops a command at 10 minutes: stop runs in time
+    if not DISTILL:  # item 3 as a sweep: every candidate at once (the GPU has room; 16 CPU cores feed it)
+        for name, opts in CANDIDATES.items():
+            procs[name] = start_run(name, COURSE + opts)
     procs["course300_stopped"].wait()
-    resumed = start(c300 + ["--out", str(WORK / "c300-stopped"), "--resume"], WORK / "c300-resumed.log")
-    for name, p in list(procs.items()) + [("course300_resumed", resumed)]:
-        try:
-            p.wait(timeout=max(1.0, deadline - time.time()))
-        except subprocess.TimeoutExpired:  # Ctrl-C: the run checkpoints and exits (130)
-            p.send_signal(signal.SIGINT)
-            p.wait()
-        summary.setdefault("exit", {})[name] = p.returncode
+    procs["course300_resumed"] = start(c300 + ["--out", str(WORK / "c300-stopped"), "--resume"],
+                                       WORK / "c300-resumed.log")
+    names = distill_runs(deadline, summary) if DISTILL else list(CANDIDATES)
+    wait_all(procs, deadline, summary)
     summary["wall_s"] = round(time.time() - t0, 1)
 
     # Item 7 numbers: loss falls; resume equals the straight run (bf16 tolerance); speed and MFU.
@@ -146,17 +203,17 @@ def main() -> None:
     summary["item7"]["tokens_per_s_incl_evals"] = round(tokens / run["wall_s"])
     summary["item7"]["mfu_incl_evals"] = tokens / run["wall_s"] * flops_per_token(m) / PEAK_BF16
 
-    # Item 3: every candidate's every-window validation loss (recorded by the export, on bf16 weights).
+    # Item 3: every run's every-window validation loss (recorded by the export, on bf16 weights).
     results = {}
-    for name in CANDIDATES:
-        rec_path = WORK / name / "export.json"
+    for name in names:
+        rec_path = export_of(name).with_suffix(".json")
         if rec_path.exists():
             rec = json.loads(rec_path.read_text())
             legs = [r for r in rec["history"]["runs"] if "to_step" in r]
             results[name] = {"val": rec["final"]["val_loss"], "train": rec["final"]["train_loss"],
                              "evals": [(e["step"], e["val_loss"]) for e in rec["history"]["evals"]],
                              "wall_s": sum(r["wall_s"] for r in legs),
-                             "bytes": (WORK / name / "export.safetensors").stat().st_size}
+                             "bytes": export_of(name).stat().st_size}
         else:
             results[name] = {"failed": tail(WORK / f"{name}.log", 12)}
     summary["item3"] = results
@@ -164,11 +221,11 @@ def main() -> None:
     if done:
         best = min(done, key=lambda k: done[k]["val"])
         summary["best"] = best
-        data = (WORK / best / "export.safetensors").read_bytes()
+        data = export_of(best).read_bytes()
         part = 15 * 2**20
         for i in range(0, len(data), part):
             (OUT / f"best.safetensors.part-{i // part:02d}").write_bytes(data[i : i + part])
-        (OUT / "best.json").write_text((WORK / best / "export.json").read_text())
+        (OUT / "best.json").write_text(export_of(best).with_suffix(".json").read_text())
     (OUT / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     print(json.dumps({k: v for k, v in summary.items() if k != "item3"}, indent=1)[:3000])
     for k, v in results.items():
