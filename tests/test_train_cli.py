@@ -135,7 +135,7 @@ def test_a_model_trained_on_with_teachers_exports_its_whole_history(tmp_path, ca
     """--init-from an export and --teachers: the new export names those files (sha256, what trained
     them), and its history is the first model's followed by this run's, steps and tokens counted on."""
     # What is tested here is the record, not its losses: each export scores one batch of windows, not
-    # all 2,304 validation windows and 100k training tokens (113 of this test's 120 s on one thread).
+    # all 2,305 validation windows and 100k training tokens (113 of this test's 120 s on one thread).
     # The full export is test_cli_trains_stops_resumes_and_exports; the shipped model's loss over
     # every window is checked against its record in test_train.py.
     real_evaluate = cli.evaluate
