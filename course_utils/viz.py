@@ -44,6 +44,16 @@ _BLOCK_KEYS = {"layernorm", "attention", "residual", "layernorm2", "feedforward"
 _ACCENT, _BASE, _DIM = "#f4a261", "#dbe7f3", "#eeeeee"
 
 
+def _fit_width(text, width: float) -> None:
+    """Shrink a text's font, a quarter point at a time, until it is at most ``width`` wide in data units."""
+    to_data = text.axes.transData.inverted()
+    while text.get_fontsize() > 6:
+        (x0, _), (x1, _) = to_data.transform(text.get_window_extent().get_points())
+        if x1 - x0 <= width:
+            return
+        text.set_fontsize(text.get_fontsize() - 0.25)
+
+
 def gpt2_map(highlight: str | list[str] | None = None, title: str | None = None, ax=None, loop: bool = False):
     """Draw GPT-2 as a stack of pieces; ``highlight`` is a notebook key (see ``HIGHLIGHTS``)
     or a list of piece keys. ``loop=True`` adds generation's "append and repeat" arrow from the
@@ -55,6 +65,8 @@ def gpt2_map(highlight: str | list[str] | None = None, title: str | None = None,
         fig, ax = plt.subplots(figsize=(6.2, 8.4))
     else:
         fig = ax.figure
+    ax.set_xlim(-0.75 if loop else -0.2, 6.3)  # first: labels are fitted to their boxes in these units
+    ax.set_ylim(-0.3, 10.8)
     block_lit = "block" in keys
     ax.add_patch(
         FancyBboxPatch(
@@ -74,7 +86,8 @@ def gpt2_map(highlight: str | list[str] | None = None, title: str | None = None,
                 edgecolor="#333333", linewidth=1.8 if on else 0.8,
             )
         )
-        ax.text(x + w / 2, y, label, ha="center", va="center", fontsize=9, weight="bold" if on else "normal")
+        label = ax.text(x + w / 2, y, label, ha="center", va="center", fontsize=9, weight="bold" if on else "normal")
+        _fit_width(label, 0.96 * w)  # bold is wider: the feed-forward's label would spill out of its box
     for (_, _, a, ha, _, _), (_, _, b, hb, _, _) in zip(_MAP, _MAP[1:], strict=False):
         if a == b:  # the two embeddings sit side by side
             continue
@@ -95,8 +108,6 @@ def gpt2_map(highlight: str | list[str] | None = None, title: str | None = None,
                                      color=color, linewidth=2.2))
         ax.text(-0.2, 5.3, "pick a token, append it to the input, and repeat", rotation=90, ha="right",
                 va="center", fontsize=9.5, color="#333333", weight="bold")
-    ax.set_xlim(-0.75 if loop else -0.2, 6.3)
-    ax.set_ylim(-0.3, 10.8)
     ax.axis("off")
     if title:
         ax.set_title(title, fontsize=12)

@@ -29,6 +29,22 @@ def test_map_highlights_each_notebooks_piece():
     plt.close(fig)
 
 
+@pytest.mark.parametrize("notebook", sorted(viz.HIGHLIGHTS))
+def test_every_map_label_fits_inside_its_box(notebook):
+    """Bold (highlighted) labels are wider: notebook 04's "Feed-forward: 768 -> 3072 -> GELU -> 768"
+    spilled out of its box at 9 points before labels were fitted to their boxes."""
+    fig = viz.gpt2_map(notebook, loop=notebook == "generation")
+    ax = fig.axes[0]
+    boxes = {label: (x, w) for _, label, _, _, x, w in viz._MAP}
+    to_data = ax.transData.inverted()
+    for t in ax.texts:
+        if t.get_text() in boxes:
+            (x0, _), (x1, _) = to_data.transform(t.get_window_extent().get_points())
+            x, w = boxes[t.get_text()]
+            assert x <= x0 and x1 <= x + w, f"{t.get_text()!r} ({t.get_fontweight()}) spills out of its box"
+    plt.close(fig)
+
+
 def test_timeline_shows_the_chosen_samples_lettered_at_their_points():
     h = fake_history()
     fig = viz.training_timeline(h, at_steps=[100, 400], baselines={"unigram": 6.4, "bigram": 4.9})
