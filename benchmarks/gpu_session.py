@@ -83,13 +83,14 @@ for _name, _opts in CANDIDATES.items():
     if "--max-steps" in _opts:
         _steps = int(_opts[_opts.index("--max-steps") + 1])
         _opts += ["--average-from", str(_steps - _steps * 2 // 7 // 200 * 200)]
+# --smoke: every run at tiny sizes for a few steps (AVERAGED for the runs whose preset averages weights).
+SHRINK = (["--n-layers", "1", "--emb-dim", "64", "--n-heads", "2", "--max-steps", "20", "--eval-interval", "10",
+           "--sample-interval", "10", "--eval-batches", "2", "--warmup-steps", "2"] if SMOKE else [])
+AVERAGED = ["--average-from", "10", "--average-interval", "5"] if SMOKE else []
 if SMOKE:  # two small ones, a few steps
     CANDIDATES = {k: [o for i, o in enumerate(v) if "--drop-rate" not in v[max(i - 1, 0):i + 1]]
                   for k, v in list(CANDIDATES.items())[:2]}  # their dropout: the preset's
-    CANDIDATES = {k: v + ["--n-layers", "1", "--emb-dim", "64", "--n-heads", "2", "--max-steps", "20",
-                          "--eval-interval", "10", "--sample-interval", "10", "--eval-batches", "2",
-                          "--warmup-steps", "2", "--average-from", "10", "--average-interval", "5"]
-                  for k, v in CANDIDATES.items()}
+    CANDIDATES = {k: v + SHRINK + AVERAGED for k, v in CANDIDATES.items()}
 
 
 def start(args: list[str], log: Path) -> subprocess.Popen:
@@ -108,8 +109,6 @@ def tail(log: Path, n: int = 6) -> list[str]:
 ON_DEVICE = ["--device", DEVICE, "--precision", "auto", "--checkpoint-interval", "1000"]
 TEACHERS = ["course-base", "teacher-256d", "teacher-256"]
 TEACHER_DEADLINE_S = 330 if not SMOKE else 3600  # then phase 2 starts with whichever teachers exported
-SHRINK = (["--n-layers", "1", "--emb-dim", "64", "--n-heads", "2", "--max-steps", "20", "--eval-interval", "10",
-           "--sample-interval", "10", "--eval-batches", "2", "--warmup-steps", "2"] if SMOKE else [])
 
 
 def export_of(name: str) -> Path:
@@ -133,9 +132,8 @@ def wait_all(procs: dict, deadline: float, summary: dict) -> None:
 
 def distill_runs(deadline: float, summary: dict) -> list[str]:
     """The teachers side by side, then the two runs that learn from them; returns the runs' names."""
-    averaged = ["--average-from", "10", "--average-interval", "5"] * SMOKE
     teachers = {name: start_run(name, ["--preset", name, *ON_DEVICE, *SHRINK,
-                                       *(averaged if name == "course-base" else [])]) for name in TEACHERS}
+                                       *(AVERAGED if name == "course-base" else [])]) for name in TEACHERS}
     wait_all(teachers, min(deadline, time.time() + TEACHER_DEADLINE_S), summary)
     ready = [str(export_of(n)) for n in TEACHERS if export_of(n).exists()]
     summary["teachers_exported"] = len(ready)
@@ -143,9 +141,9 @@ def distill_runs(deadline: float, summary: dict) -> list[str]:
         return TEACHERS
     students = {  # attempt 11's refinement of course-base, and attempt 14: course-base from step 0 with teachers
         "course": ["--preset", "course", "--init-from", str(export_of("course-base")), "--teachers", ",".join(ready),
-                   *ON_DEVICE, *SHRINK, *averaged],
+                   *ON_DEVICE, *SHRINK, *AVERAGED],
         "from-step-0": ["--preset", "course-base", "--teachers", ",".join(ready), "--distill-weight", "1.0",
-                        *ON_DEVICE, *SHRINK, *averaged],
+                        *ON_DEVICE, *SHRINK, *AVERAGED],
     }
     if not export_of("course-base").exists():
         del students["course"]
